@@ -1,0 +1,201 @@
+"""Fast plate localisation on a whole frame: colour and vertical-edge candidates, text-likeness scoring."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+logger = logging.getLogger(__name__)
+
+
+class LocateConfig(BaseModel):
+    """Settings of the whole-frame plate localiser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    work_size: int = Field(800, ge=240, le=2000, description="Long side (px) the frame is shrunk to for search")
+    min_plate_width: int = Field(28, ge=8, description="Smallest plate width (px, work scale) considered")
+    max_plate_width_share: float = Field(0.8, gt=0, le=1, description="Largest plate width as frame share")
+    min_aspect: float = Field(1.4, gt=0, description="Smallest width/height of a plate (double-row ≈ 2)")
+    max_aspect: float = Field(7.0, gt=0, description="Largest width/height of a plate (single-row ≈ 3.1-3.8)")
+    min_fill: float = Field(0.45, ge=0, le=1, description="Smallest share of its rotated box a blob fills")
+    min_transitions: int = Field(7, ge=0, description="Fewest dark/light changes across the plate (text)")
+    max_candidates: int = Field(6, ge=1, description="Most candidates returned, best first")
+    use_edges: bool = Field(True, description="Also propose regions of dense vertical edges (white/black)")
+
+
+@dataclass(frozen=True)
+class PlateCandidate:
+    """A plate-like region: its four corners in frame pixels (tl, tr, br, bl) and a score."""
+
+    corners: np.ndarray
+    score: float
+    source: str
+
+    @property
+    def bbox(self) -> tuple[int, int, int, int]:
+        """Axis-aligned box (x0, y0, x1, y1) around the corners."""
+        x0, y0 = self.corners.min(axis=0)
+        x1, y1 = self.corners.max(axis=0)
+        return int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))
+
+    @property
+    def aspect(self) -> float:
+        """Width over height of the quadrilateral."""
+        width, height = quad_size(self.corners)
+        return width / max(height, 1e-6)
+
+
+# (name, hue low, hue high, min saturation, min value) of the saturated plate backgrounds.
+_COLOUR_MASKS = (
+    ("blue", 98, 128, 90, 50),
+    ("yellow", 12, 34, 90, 90),
+    ("green", 35, 90, 45, 110),
+)
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Order four points as top-left, top-right, bottom-right, bottom-left."""
+    points = points.reshape(4, 2).astype(np.float32)
+    by_y = points[np.argsort(points[:, 1])]
+    top = by_y[:2][np.argsort(by_y[:2, 0])]
+    bottom = by_y[2:][np.argsort(by_y[2:, 0])]
+    return np.array([top[0], top[1], bottom[1], bottom[0]], dtype=np.float32)
+
+
+def quad_size(corners: np.ndarray) -> tuple[float, float]:
+    """Mean width and height of an ordered quadrilateral."""
+    tl, tr, br, bl = corners
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(width), float(height)
+
+
+def _rect_corners(rect: tuple) -> np.ndarray:
+    """Corners of a rotated rectangle with the long side as width."""
+    (cx, cy), (w, h), angle = rect
+    if h > w:
+        rect = ((cx, cy), (h, w), angle - 90)
+    return order_corners(cv2.boxPoints(rect))
+
+
+def _quad_from_contour(contour: np.ndarray, rect: tuple) -> np.ndarray:
+    """Four corners that follow a skewed plate better than its rotated box, when they can be found."""
+    hull = cv2.convexHull(contour)
+    perimeter = cv2.arcLength(hull, True)
+    for eps in (0.02, 0.04, 0.06):
+        approx = cv2.approxPolyDP(hull, eps * perimeter, True)
+        if len(approx) == 4:
+            quad = order_corners(approx)
+            hull_area = cv2.contourArea(hull)
+            if cv2.contourArea(quad) >= 0.85 * hull_area:
+                return quad
+            break
+    return _rect_corners(rect)
+
+
+def warp_plate(frame: np.ndarray, corners: np.ndarray, height: int = 64, pad: float = 0.03) -> np.ndarray:
+    """Rectified plate crop: the quadrilateral (grown by pad on each side) warped to a flat rectangle."""
+    width_px, height_px = quad_size(corners)
+    aspect = width_px / max(height_px, 1e-6)
+    out_h = height
+    out_w = max(8, int(round(height * aspect)))
+    centre = corners.mean(axis=0)
+    grown = centre + (corners - centre) * np.array([1 + 2 * pad, 1 + 4 * pad], dtype=np.float32)
+    target = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(grown.astype(np.float32), target)
+    return cv2.warpPerspective(frame, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def text_transitions(crop_bgr: np.ndarray) -> int:
+    """Median count of dark/light changes along rows in the middle band of a crop (characters make many)."""
+    grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    grey = cv2.resize(grey, (max(16, int(round(24 * grey.shape[1] / max(grey.shape[0], 1)))), 24))
+    _, binary = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    band = binary[8:17]
+    changes = np.abs(np.diff(band.astype(np.int8), axis=1)).sum(axis=1)
+    return int(np.median(changes))
+
+
+def _edge_mask(small: np.ndarray) -> np.ndarray:
+    """Regions dense in vertical edges, closed horizontally so a plate's characters join into one blob."""
+    grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    grey = cv2.GaussianBlur(grey, (3, 3), 0)
+    sobel = cv2.convertScaleAbs(cv2.Sobel(grey, cv2.CV_16S, 1, 0, ksize=3))
+    _, edges = cv2.threshold(sobel, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (max(9, small.shape[1] // 60), 3))
+    mask = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, close)
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 5), np.uint8))
+
+
+def _colour_masks(small: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """One mask per saturated plate colour, with the characters' holes closed."""
+    hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, small.shape[1] // 100), 3))
+    masks = []
+    for name, h_low, h_high, s_min, v_min in _COLOUR_MASKS:
+        mask = cv2.inRange(hsv, (h_low, s_min, v_min), (h_high, 255, 255))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+        masks.append((name, mask))
+    return masks
+
+
+def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes."""
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def locate_plates(frame_bgr: np.ndarray, config: LocateConfig | None = None) -> list[PlateCandidate]:
+    """Plate-like regions of a frame, best first, in the frame's own pixel coordinates."""
+    config = config or LocateConfig()
+    height, width = frame_bgr.shape[:2]
+    scale = min(1.0, config.work_size / max(height, width))
+    small = cv2.resize(frame_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame_bgr
+    sources = _colour_masks(small)
+    if config.use_edges:
+        sources.append(("edges", _edge_mask(small)))
+    max_width = config.max_plate_width_share * small.shape[1]
+    found: list[PlateCandidate] = []
+    for source, mask in sources:
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        for contour in contours:
+            area = cv2.contourArea(contour)
+            if area < config.min_plate_width * 6:
+                continue
+            rect = cv2.minAreaRect(contour)
+            long_side, short_side = max(rect[1]), min(rect[1])
+            if short_side < 6 or not config.min_plate_width <= long_side <= max_width:
+                continue
+            aspect = long_side / short_side
+            fill = area / (long_side * short_side)
+            if not (config.min_aspect <= aspect <= config.max_aspect) or fill < config.min_fill:
+                continue
+            corners = _quad_from_contour(contour, rect) if source != "edges" else _rect_corners(rect)
+            _, quad_h = quad_size(corners)
+            probe = warp_plate(small, corners, height=24, pad=0.0)
+            transitions = text_transitions(probe)
+            if transitions < config.min_transitions:
+                continue
+            text_score = min(1.0, transitions / 14)
+            shape_score = 1.0 - min(1.0, abs(np.log(aspect / 3.2)) / 1.5)
+            bonus = 1.0 if source != "edges" else 0.7
+            score = float(fill * text_score * (0.5 + 0.5 * shape_score) * bonus)
+            found.append(PlateCandidate(corners / scale, score, source))
+    found.sort(key=lambda candidate: candidate.score, reverse=True)
+    kept: list[PlateCandidate] = []
+    for candidate in found:
+        if all(_iou(candidate.bbox, other.bbox) < 0.5 for other in kept):
+            kept.append(candidate)
+        if len(kept) >= config.max_candidates:
+            break
+    return kept

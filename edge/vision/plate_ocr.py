@@ -1,0 +1,228 @@
+"""Plate text recognition on tight crops: rapidocr's recogniser with plate-grammar CTC decoding."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from edge.vision.plate_rules import PLATE_CHARSET, PLATE_TEMPLATES, PlateType
+
+logger = logging.getLogger(__name__)
+
+REC_HEIGHT = 48
+_NEG = -1e9
+# Characters the model may print between plate characters; they count as "no character here".
+_SEPARATOR_CHARS = "·•.-_ ー一'\"`,:;"
+_READ_CHARS = PLATE_CHARSET + "IO"
+
+
+class PlateOcrError(RuntimeError):
+    """The OCR engine could not be loaded or failed on an image."""
+
+
+@dataclass(frozen=True)
+class DecodedText:
+    """One decoding of a crop: text, per-character probabilities and the path log-probability."""
+
+    text: str
+    char_probs: tuple[float, ...]
+    log_prob: float
+    plate_type: PlateType | None = None
+
+    @property
+    def confidence(self) -> float:
+        """Geometric mean of the character probabilities (0 for no characters)."""
+        if not self.char_probs:
+            return 0.0
+        return float(math.exp(sum(math.log(max(p, 1e-9)) for p in self.char_probs) / len(self.char_probs)))
+
+
+class PlateTextReader:
+    """Runs rapidocr's recognition model (no detection, no angle classifier) on plate crops."""
+
+    def __init__(self, threads: int = 1) -> None:
+        try:
+            from rapidocr import RapidOCR
+
+            engine = RapidOCR(
+                params={
+                    "Global.use_det": False,
+                    "Global.use_cls": False,
+                    "Global.log_level": "error",
+                    "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+                }
+            )
+            # One public recognition-only call loads the model; its session is then called directly
+            # so that the full per-frame probabilities are available for grammar-constrained decoding.
+            engine(np.zeros((REC_HEIGHT, 160, 3), np.uint8), use_det=False, use_cls=False)
+            recogniser = engine.text_rec
+            self._session = recogniser.session
+            characters: list[str] = list(recogniser.postprocess_op.character)
+        except Exception as err:  # noqa: BLE001 - any engine failure becomes the project's error
+            raise PlateOcrError(f"cannot load the rapidocr recognition model: {err}") from err
+        index = {char: i for i, char in enumerate(characters)}
+        self._read_chars = "".join(c for c in _READ_CHARS if c in index)
+        self._read_columns = np.array([index[c] for c in self._read_chars])
+        self._separator_columns = np.array([index[c] for c in _SEPARATOR_CHARS if c in index])
+        self._template_types, self._template_masks = self._build_template_masks()
+        self._one, self._zero = self._read_chars.index("1"), self._read_chars.index("0")
+        self._letter_i, self._letter_o = self._read_chars.index("I"), self._read_chars.index("O")
+
+    def _build_template_masks(self) -> tuple[list[PlateType], np.ndarray]:
+        """Boolean masks [template, position, char] of the characters each template position allows."""
+        types = list(PLATE_TEMPLATES)
+        max_len = max(len(t) for t in PLATE_TEMPLATES.values())
+        masks = np.zeros((len(types), max_len, len(self._read_chars)), dtype=bool)
+        for m, plate_type in enumerate(types):
+            for k, allowed in enumerate(PLATE_TEMPLATES[plate_type]):
+                masks[m, k] = [c in allowed for c in self._read_chars]
+        return types, masks
+
+    def frame_probabilities(self, crop_bgr: np.ndarray) -> np.ndarray:
+        """Per-frame probabilities [T, 2 + chars]: blank (with separators), other, then plate characters."""
+        height, width = crop_bgr.shape[:2]
+        if height < 4 or width < 4:
+            raise PlateOcrError(f"crop too small for recognition: {width}x{height}")
+        target_width = max(32, min(640, int(math.ceil(REC_HEIGHT * width / height))))
+        resized = cv2.resize(crop_bgr, (target_width, REC_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        padded_width = int(math.ceil(target_width / 8) * 8)
+        batch = np.zeros((1, 3, REC_HEIGHT, padded_width), dtype=np.float32)
+        batch[0, :, :, :target_width] = resized.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+        try:
+            probs = np.asarray(self._session(batch))[0]
+        except Exception as err:  # noqa: BLE001
+            raise PlateOcrError(f"recognition failed: {err}") from err
+        blank = probs[:, 0] + probs[:, self._separator_columns].sum(axis=1)
+        chars = probs[:, self._read_columns]
+        other = np.clip(1.0 - blank - chars.sum(axis=1), 1e-9, None)
+        return np.column_stack([blank, other, chars])
+
+    def decode_free(self, frames: np.ndarray) -> DecodedText:
+        """Best-path CTC decoding over every class: what the model reads without any plate grammar."""
+        best = frames.argmax(axis=1)
+        log_prob = float(np.log(np.clip(frames.max(axis=1), 1e-12, None)).sum())
+        text: list[str] = []
+        probs: list[float] = []
+        previous = -1
+        for t, label in enumerate(best):
+            if label >= 2 and label != previous:
+                text.append(self._read_chars[label - 2])
+                probs.append(float(frames[t, label]))
+            elif label >= 2 and label == previous:
+                probs[-1] = max(probs[-1], float(frames[t, label]))
+            elif label == 1:
+                text.append("?")
+                probs.append(float(frames[t, 1]))
+            previous = label
+        return DecodedText("".join(text), tuple(probs), log_prob)
+
+    def decode_templates(self, frames: np.ndarray) -> list[DecodedText]:
+        """Most probable CTC path for every plate template (Viterbi), best first."""
+        frames = _compress_blank_runs(frames)
+        folded = frames.copy()
+        # I and O never occur on a plate: where the model sees them, the plate shows 1 and 0.
+        folded[:, 2 + self._one] += folded[:, 2 + self._letter_i]
+        folded[:, 2 + self._zero] += folded[:, 2 + self._letter_o]
+        log_frames = np.log(np.clip(folded, 1e-12, None))
+        log_blank = log_frames[:, 0]
+        log_chars = log_frames[:, 2:]
+        masks = self._template_masks
+        n_tpl, max_len, n_chars = masks.shape
+        steps = log_frames.shape[0]
+        emit_mask = np.where(masks, 0.0, _NEG)
+        char_state = np.full((n_tpl, max_len, n_chars), _NEG)
+        blank_state = np.full((n_tpl, max_len + 1), _NEG)
+        blank_state[:, 0] = log_blank[0]
+        char_state[:, 0, :] = log_chars[0] + emit_mask[:, 0]
+        # back-pointers: 0 stay, 1 from the blank before this position, 2 from the previous character
+        char_from = np.zeros((steps, n_tpl, max_len, n_chars), dtype=np.int8)
+        char_prev = np.zeros((steps, n_tpl, max_len, n_chars), dtype=np.int16)
+        blank_from = np.zeros((steps, n_tpl, max_len + 1), dtype=np.int8)
+        blank_prev = np.zeros((steps, n_tpl, max_len + 1), dtype=np.int16)
+        char_ids = np.arange(n_chars)[None, None, :]
+        neg_row = np.full((n_tpl, 1, n_chars), _NEG)
+        for t in range(1, steps):
+            top1_idx = char_state.argmax(axis=2)
+            top1 = np.take_along_axis(char_state, top1_idx[:, :, None], axis=2)
+            is_top = char_ids == top1_idx[:, :, None]
+            masked = np.where(is_top, _NEG, char_state)
+            top2_idx = masked.argmax(axis=2)[:, :, None]
+            top2 = np.take_along_axis(masked, top2_idx, axis=2)
+            # best previous character different from c (CTC merges repeats without a blank between)
+            prev_best = np.concatenate([neg_row, np.where(is_top[:, :-1], top2[:, :-1], top1[:, :-1])], 1)
+            prev_arg = np.concatenate(
+                [np.zeros((n_tpl, 1, n_chars), np.int16),
+                 np.where(is_top[:, :-1], top2_idx[:, :-1], top1_idx[:, :-1, None]).astype(np.int16)], 1)
+            from_blank = np.broadcast_to(blank_state[:, :max_len, None], char_state.shape)
+            candidates = np.stack([char_state, from_blank, prev_best])
+            source = candidates.argmax(axis=0)
+            char_from[t] = source
+            char_prev[t] = prev_arg
+            best = np.take_along_axis(candidates, source[None], axis=0)[0]
+            char_state = best + log_chars[t][None, None, :] + emit_mask
+            from_char = np.concatenate([np.full((n_tpl, 1), _NEG), top1[:, :, 0]], 1)
+            take_char = from_char > blank_state
+            blank_from[t] = take_char
+            blank_prev[t, :, 1:] = top1_idx
+            blank_state = np.where(take_char, from_char, blank_state) + log_blank[t]
+        results = []
+        for m, plate_type in enumerate(self._template_types):
+            length = len(PLATE_TEMPLATES[plate_type])
+            end_char = int(char_state[m, length - 1].argmax())
+            end_char_score = float(char_state[m, length - 1, end_char])
+            end_blank_score = float(blank_state[m, length])
+            if max(end_char_score, end_blank_score) <= _NEG / 2:
+                continue
+            text, probs = self._backtrack(
+                frames, m, length, end_char, end_blank_score > end_char_score,
+                char_from, char_prev, blank_from, blank_prev,
+            )
+            results.append(DecodedText(text, probs, max(end_char_score, end_blank_score), plate_type))
+        results.sort(key=lambda decoded: decoded.log_prob, reverse=True)
+        return results
+
+    def _backtrack(
+        self, frames: np.ndarray, m: int, length: int, end_char: int, end_in_blank: bool,
+        char_from: np.ndarray, char_prev: np.ndarray, blank_from: np.ndarray, blank_prev: np.ndarray,
+    ) -> tuple[str, tuple[float, ...]]:
+        """Follow the back-pointers of template m and return its characters and their probabilities."""
+        chars: list[int] = [0] * length
+        probs: list[float] = [0.0] * length
+        position, char, in_blank = length - 1, end_char, end_in_blank
+        if in_blank:
+            position = length
+        for t in range(frames.shape[0] - 1, -1, -1):
+            if in_blank:
+                if t == 0:
+                    break
+                if blank_from[t, m, position] == 1:
+                    char = int(blank_prev[t, m, position])
+                    position -= 1
+                    in_blank = False
+                continue
+            chars[position] = char
+            probs[position] = max(probs[position], float(frames[t, 2 + char]))
+            if t == 0:
+                break
+            source = char_from[t, m, position, char]
+            if source == 1:
+                in_blank = True
+            elif source == 2:
+                char = int(char_prev[t, m, position, char])
+                position -= 1
+        text = "".join(self._read_chars[c] for c in chars)
+        return text, tuple(probs)
+
+
+def _compress_blank_runs(frames: np.ndarray, blank_floor: float = 0.999) -> np.ndarray:
+    """Collapse runs of near-certain blank frames to one frame: same best paths, fewer Viterbi steps."""
+    certain = frames[:, 0] >= blank_floor
+    keep = ~certain
+    keep[1:] |= certain[1:] & ~certain[:-1]
+    keep[0] = True
+    return frames[keep]

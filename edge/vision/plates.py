@@ -1,0 +1,149 @@
+"""Chinese licence-plate recogniser for the gate: localise on the frame, read the crop, validate, classify."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from edge.vision.plate_colour import PlateColour, classify_plate_colour
+from edge.vision.plate_locate import LocateConfig, PlateCandidate, _iou, locate_plates, warp_plate
+from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader
+from edge.vision.plate_rules import PlateType, looks_like_plate_text, normalise_plate_text
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PlateColour", "PlateOcrError", "PlateRead", "PlateRecogniser", "PlateRecogniserConfig", "PlateType"]
+
+
+class PlateRecogniserConfig(BaseModel):
+    """Settings of the plate recogniser (one per gate camera)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locate: LocateConfig = Field(default_factory=LocateConfig, description="Whole-frame localiser settings")
+    max_recognitions: int = Field(4, ge=1, le=20, description="Most candidate crops read per frame")
+    max_grammar_gap: float = Field(
+        8.0, gt=0, description="Largest log-probability the plate grammar may cost against the free read"
+    )
+    report_unvalidated: bool = Field(True, description="Also return plate-like reads that fail validation")
+    min_unvalidated_confidence: float = Field(
+        0.85, ge=0, le=1, description="Smallest confidence of a read that fails validation to be reported"
+    )
+    double_row_max_aspect: float = Field(
+        2.6, gt=0, description="Crops narrower than this width/height are also read as two rows"
+    )
+    threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads for recognition")
+
+
+class PlateRead(BaseModel):
+    """One plate read on a frame."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(description="Normalised plate text, e.g. 皖AD12345")
+    colour: PlateColour = Field(description="Background colour classified from the plate pixels")
+    plate_type: PlateType = Field(description="GA 36 plate type, UNKNOWN when the text fits none")
+    confidence: float = Field(description="Geometric mean of the character probabilities, 0..1")
+    char_confidences: tuple[float, ...] = Field(description="Probability of each character of text")
+    bbox: tuple[int, int, int, int] = Field(description="Plate box (x0, y0, x1, y1) in frame pixels")
+    validated: bool = Field(description="True when the text matches the pattern of its plate type")
+
+
+class PlateRecogniser:
+    """Reads Chinese plates on whole frames or tight crops, offline, on the CPU."""
+
+    def __init__(self, config: PlateRecogniserConfig | None = None) -> None:
+        self.config = config or PlateRecogniserConfig()
+        self._reader = PlateTextReader(threads=self.config.threads)
+
+    def read(self, frame_bgr: np.ndarray) -> list[PlateRead]:
+        """All plates read on a BGR frame, best first."""
+        if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.size == 0:
+            raise ValueError("read() needs a non-empty BGR image")
+        candidates = locate_plates(frame_bgr, self.config.locate)
+        reads: list[PlateRead] = []
+        for candidate in candidates[: self.config.max_recognitions]:
+            plate = self._read_candidate(frame_bgr, candidate)
+            if plate is not None:
+                reads = _merge(reads, plate)
+        reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
+        return reads
+
+    def read_crop(self, crop_bgr: np.ndarray) -> PlateRead | None:
+        """The plate on a tight crop of one plate, or None when nothing plate-like is read."""
+        height, width = crop_bgr.shape[:2]
+        corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+        return self._read_quad(crop_bgr, corners, pad=0.0)
+
+    def _read_candidate(self, frame: np.ndarray, candidate: PlateCandidate) -> PlateRead | None:
+        """Read one localised candidate."""
+        return self._read_quad(frame, candidate.corners, pad=0.03)
+
+    def _read_quad(self, frame: np.ndarray, corners: np.ndarray, pad: float) -> PlateRead | None:
+        """Rectify a quadrilateral, read it as one row (and as two rows when it is tall) and keep the best."""
+        width_px = float(np.linalg.norm(corners[1] - corners[0]))
+        height_px = float(np.linalg.norm(corners[3] - corners[0]))
+        aspect = width_px / max(height_px, 1e-6)
+        double = aspect < self.config.double_row_max_aspect
+        crop = warp_plate(frame, corners, height=REC_HEIGHT * (2 if double else 1), pad=pad)
+        try:
+            options = [self._decode(self._reader.frame_probabilities(crop))]
+            if double:
+                options.append(self._decode(self._double_row_frames(crop), double_row=True))
+        except PlateOcrError as err:
+            logger.debug("plate crop not readable: %s", err)
+            return None
+        decoded, validated = max(options, key=lambda option: (option[1], option[0].confidence))
+        text = decoded.text if validated else normalise_plate_text(decoded.text.replace("?", ""))
+        if not validated:
+            plausible = looks_like_plate_text(text) and decoded.confidence >= self.config.min_unvalidated_confidence
+            if not (self.config.report_unvalidated and plausible):
+                return None
+        colour = classify_plate_colour(crop)
+        plate_type = decoded.plate_type if validated and decoded.plate_type else PlateType.UNKNOWN
+        x0, y0 = corners.min(axis=0)
+        x1, y1 = corners.max(axis=0)
+        return PlateRead(
+            text=text,
+            colour=colour,
+            plate_type=plate_type,
+            confidence=round(decoded.confidence, 4),
+            char_confidences=tuple(round(p, 4) for p in decoded.char_probs),
+            bbox=(int(x0), int(y0), int(np.ceil(x1)), int(np.ceil(y1))),
+            validated=validated,
+        )
+
+    def _double_row_frames(self, crop: np.ndarray) -> np.ndarray:
+        """Frames of a double-row plate: the upper row (province, letter) then the lower row (serial)."""
+        height, width = crop.shape[:2]
+        upper = crop[: int(height * 0.4), int(width * 0.12) : int(width * 0.88)]
+        lower = crop[int(height * 0.32) :, :]
+        upper_frames = self._reader.frame_probabilities(upper)
+        lower_frames = self._reader.frame_probabilities(lower)
+        separator = np.zeros((1, upper_frames.shape[1]), dtype=upper_frames.dtype)
+        separator[0, 0] = 1.0
+        return np.concatenate([upper_frames, separator, lower_frames])
+
+    def _decode(self, frames: np.ndarray, double_row: bool = False) -> tuple[DecodedText, bool]:
+        """Best grammar-constrained reading when it costs little against the free reading, else the free one."""
+        free = self._reader.decode_free(frames)
+        templates = self._reader.decode_templates(frames)
+        if templates and free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap:
+            best = templates[0]
+            if double_row and best.plate_type is PlateType.ORDINARY:
+                best = DecodedText(best.text, best.char_probs, best.log_prob, PlateType.DOUBLE_ROW)
+            return best, True
+        return free, False
+
+
+def _merge(reads: list[PlateRead], plate: PlateRead) -> list[PlateRead]:
+    """Add a read, keeping only the better of two reads of the same plate (same text or same place)."""
+    for index, other in enumerate(reads):
+        if other.text == plate.text or _iou(other.bbox, plate.bbox) > 0.3:
+            if (plate.validated, plate.confidence) > (other.validated, other.confidence):
+                reads[index] = plate
+            return reads
+    reads.append(plate)
+    return reads
