@@ -136,7 +136,7 @@ def _edge_mask(small: np.ndarray) -> np.ndarray:
 def _colour_masks(small: np.ndarray) -> list[tuple[str, np.ndarray]]:
     """One mask per saturated plate colour, with the characters' holes closed."""
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
-    close = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, small.shape[1] // 100), 3))
+    close = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, small.shape[1] // 50), 3))
     masks = []
     for name, h_low, h_high, s_min, v_min in _COLOUR_MASKS:
         mask = cv2.inRange(hsv, (h_low, s_min, v_min), (h_high, 255, 255))
@@ -181,7 +181,6 @@ def locate_plates(frame_bgr: np.ndarray, config: LocateConfig | None = None) -> 
             if not (config.min_aspect <= aspect <= config.max_aspect) or fill < config.min_fill:
                 continue
             corners = _quad_from_contour(contour, rect) if source != "edges" else _rect_corners(rect)
-            _, quad_h = quad_size(corners)
             probe = warp_plate(small, corners, height=24, pad=0.0)
             transitions = text_transitions(probe)
             if transitions < config.min_transitions:

@@ -27,6 +27,15 @@ class PlateRecogniserConfig(BaseModel):
     max_grammar_gap: float = Field(
         8.0, gt=0, description="Largest log-probability the plate grammar may cost against the free read"
     )
+    max_gap_without_chinese: float = Field(
+        3.0, gt=0, description="Grammar gap allowed with neither a Chinese character nor a blue/green plate"
+    )
+    stop_confidence: float = Field(
+        0.9, ge=0, le=1, description="A validated read this confident ends the search of a frame early"
+    )
+    stop_after_reads: int = Field(
+        1, ge=1, description="Confident validated reads after which the remaining candidates are skipped"
+    )
     report_unvalidated: bool = Field(True, description="Also return plate-like reads that fail validation")
     min_unvalidated_confidence: float = Field(
         0.85, ge=0, le=1, description="Smallest confidence of a read that fails validation to be reported"
@@ -64,10 +73,17 @@ class PlateRecogniser:
             raise ValueError("read() needs a non-empty BGR image")
         candidates = locate_plates(frame_bgr, self.config.locate)
         reads: list[PlateRead] = []
+        confident = 0
         for candidate in candidates[: self.config.max_recognitions]:
+            if any(_iou(candidate.bbox, r.bbox) > 0.3 and r.validated for r in reads):
+                continue
             plate = self._read_candidate(frame_bgr, candidate)
-            if plate is not None:
-                reads = _merge(reads, plate)
+            if plate is None:
+                continue
+            reads = _merge(reads, plate)
+            confident += plate.validated and plate.confidence >= self.config.stop_confidence
+            if confident >= self.config.stop_after_reads:
+                break
         reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
         return reads
 
@@ -88,10 +104,14 @@ class PlateRecogniser:
         aspect = width_px / max(height_px, 1e-6)
         double = aspect < self.config.double_row_max_aspect
         crop = warp_plate(frame, corners, height=REC_HEIGHT * (2 if double else 1), pad=pad)
+        colour = classify_plate_colour(crop)
+        # Blue and green backgrounds are Chinese evidence of their own: there the grammar may restore a
+        # province character the model dropped. Elsewhere (white, yellow: most foreign plates) it may not.
+        chinese_colour = colour in (PlateColour.BLUE, PlateColour.GREEN)
         try:
-            options = [self._decode(self._reader.frame_probabilities(crop))]
+            options = [self._decode(self._reader.frame_probabilities(crop), chinese_colour)]
             if double:
-                options.append(self._decode(self._double_row_frames(crop), double_row=True))
+                options.append(self._decode(self._double_row_frames(crop), chinese_colour, double_row=True))
         except PlateOcrError as err:
             logger.debug("plate crop not readable: %s", err)
             return None
@@ -101,7 +121,6 @@ class PlateRecogniser:
             plausible = looks_like_plate_text(text) and decoded.confidence >= self.config.min_unvalidated_confidence
             if not (self.config.report_unvalidated and plausible):
                 return None
-        colour = classify_plate_colour(crop)
         plate_type = decoded.plate_type if validated and decoded.plate_type else PlateType.UNKNOWN
         x0, y0 = corners.min(axis=0)
         x1, y1 = corners.max(axis=0)
@@ -126,11 +145,24 @@ class PlateRecogniser:
         separator[0, 0] = 1.0
         return np.concatenate([upper_frames, separator, lower_frames])
 
-    def _decode(self, frames: np.ndarray, double_row: bool = False) -> tuple[DecodedText, bool]:
+    def _decode(
+        self, frames: np.ndarray, chinese_colour: bool, double_row: bool = False
+    ) -> tuple[DecodedText, bool]:
         """Best grammar-constrained reading when it costs little against the free reading, else the free one."""
         free = self._reader.decode_free(frames)
         templates = self._reader.decode_templates(frames)
-        if templates and free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap:
+        free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
+        if templates and free_has_chinese:
+            accept = free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap
+        elif templates:
+            # No Chinese character was seen: the grammar may only add the opening province character the
+            # model dropped, never change the rest (a foreign plate must not be forced into a pattern).
+            max_gap = self.config.max_grammar_gap if chinese_colour else self.config.max_gap_without_chinese
+            same_rest = templates[0].text[1:] == normalise_plate_text(free.text)
+            accept = same_rest and free.log_prob - templates[0].log_prob <= max_gap
+        else:
+            accept = False
+        if accept:
             best = templates[0]
             if double_row and best.plate_type is PlateType.ORDINARY:
                 best = DecodedText(best.text, best.char_probs, best.log_prob, PlateType.DOUBLE_ROW)
