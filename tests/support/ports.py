@@ -1,25 +1,5 @@
-"""Free ports and waiting for servers on 127.0.0.1."""
+"""Free ports and waiting for servers on 127.0.0.1 (shared with the demo runner)."""
 
-from __future__ import annotations
+from demo.net import free_port, wait_for_port
 
-import socket
-import time
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
-    """Block until something accepts connections on the port, or raise TimeoutError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+__all__ = ["free_port", "wait_for_port"]

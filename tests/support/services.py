@@ -5,87 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from demo.broker import BrokerUnavailable, Mosquitto, find_binary
 from tests.support.ports import free_port, wait_for_port
 
 POSTGRES_BIN = Path(os.environ.get("SC_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-class ServiceUnavailable(RuntimeError):
-    """A service binary is missing on this machine."""
-
-
-def find_binary(name: str, *extra_dirs: str) -> str:
-    """Path of an executable, looking in PATH and the given directories."""
-    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *extra_dirs]))
-    if not found:
-        raise ServiceUnavailable(f"{name} is not installed (run the README's test command, which installs it)")
-    return found
-
-
-@dataclass
-class Mosquitto:
-    """A mosquitto broker as a child process with its own config, data dir and port."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    extra_config: str = ""
-    persistence: bool = True
-    process: subprocess.Popen | None = None
-
-    @property
-    def config_path(self) -> Path:
-        """Where the generated configuration lives."""
-        return self.workdir / "mosquitto.conf"
-
-    def write_config(self) -> None:
-        """Write a config: one listener on 127.0.0.1, persistence, generous queues (nothing dropped)."""
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        lines = [
-            "per_listener_settings false",
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous true",
-            f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self.workdir}/",
-            "autosave_interval 1",
-            "max_inflight_messages 1000",
-            "max_queued_messages 1000000",
-            "max_queued_bytes 0",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-        ]
-        self.config_path.write_text("\n".join(lines) + "\n" + self.extra_config)
-
-    def start(self) -> Mosquitto:
-        """Start (or restart) the broker and wait until it accepts connections."""
-        if not self.config_path.exists():
-            self.write_config()
-        binary = find_binary("mosquitto", "/usr/sbin")
-        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        self.process = subprocess.Popen([binary, "-c", str(self.config_path)], stdout=log, stderr=log)
-        wait_for_port(self.port)
-        return self
-
-    def kill(self) -> None:
-        """Kill -9, as a crash would."""
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        """Terminate cleanly."""
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+ServiceUnavailable = BrokerUnavailable
+__all__ = ["InfluxDB", "Mosquitto", "Postgres", "ServiceUnavailable", "find_binary", "free_port", "wait_until"]
 
 
 @dataclass
@@ -115,19 +47,44 @@ class Postgres:
         if os.geteuid() == 0:
             shutil.chown(self.workdir, "postgres", "postgres")
         data = self.workdir / "data"
-        self._run_as_owner([str(initdb), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                            "--no-sync"])
+        self._run_as_owner([str(initdb), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"])
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off -c max_connections=50"
-        self._run_as_owner([str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                            str(self.workdir / "pg.log"), "-w", "start"])
+        self._run_as_owner(
+            [
+                str(POSTGRES_BIN / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-l",
+                str(self.workdir / "pg.log"),
+                "-w",
+                "start",
+            ]
+        )
         self.psql(f"CREATE ROLE {self.user} LOGIN SUPERUSER")
         self.psql(f"CREATE DATABASE {self.database} OWNER {self.user}")
         return self
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run one SQL statement as the superuser."""
-        return self._run_as_owner([str(POSTGRES_BIN / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                                   "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql]).stdout
+        return self._run_as_owner(
+            [
+                str(POSTGRES_BIN / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-Atc",
+                sql,
+            ]
+        ).stdout
 
     def url(self, database: str | None = None) -> str:
         """SQLAlchemy URL of a database in the cluster."""
@@ -143,8 +100,12 @@ class Postgres:
         data = self.workdir / "data"
         args = [str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", action]
         if action == "start":
-            args[5:5] = ["-o", f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off",
-                         "-l", str(self.workdir / "pg.log")]
+            args[5:5] = [
+                "-o",
+                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off",
+                "-l",
+                str(self.workdir / "pg.log"),
+            ]
         self._run_as_owner(args)
 
     def stop(self) -> None:
