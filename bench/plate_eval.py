@@ -106,8 +106,9 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         false_validated += sum(r.validated for r in wrong)
         false_list += [{"file": path.name, "read": r.text, "validated": r.validated} for r in wrong]
         if not hit:
-            misses.append({"file": path.name, "label": label,
-                           "read": [f"{r.text}{'' if r.validated else '?'}" for r in reads]})
+            misses.append(
+                {"file": path.name, "label": label, "read": [f"{r.text}{'' if r.validated else '?'}" for r in reads]}
+            )
 
     no_plate_reads = []
     for path in sorted((data / "no_plate").glob("*.jpg")):
@@ -161,13 +162,17 @@ def main() -> None:
     default_data = os.environ.get("SC_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     parser.add_argument("--data", type=Path, default=Path(default_data), help="folder laid out like shared/data")
     parser.add_argument("--config", type=Path, help="JSON file with a PlateRecogniserConfig")
+    parser.add_argument("--no-budget", action="store_true", help="read every candidate, ignore time_budget_ms")
     args = parser.parse_args()
     config = (
         PlateRecogniserConfig.model_validate_json(args.config.read_text(encoding="utf-8"))
         if args.config
         else PlateRecogniserConfig()
     )
+    if args.no_budget:
+        config = config.model_copy(update={"time_budget_ms": None})
     result = evaluate(args.data, PlateRecogniser(config))
+    result["time_budget_ms"] = config.time_budget_ms
     for miss in result["misses"]:
         print(f"miss {miss['file']}: read {miss['read']}", file=sys.stderr)
     print(json.dumps(result, ensure_ascii=False))

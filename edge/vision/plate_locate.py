@@ -108,8 +108,7 @@ def warp_plate(frame: np.ndarray, corners: np.ndarray, height: int = 64, pad: fl
     grown = centre + (corners - centre) * np.array([1 + 2 * pad, 1 + 4 * pad], dtype=np.float32)
     target = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(grown.astype(np.float32), target)
-    return cv2.warpPerspective(frame, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(frame, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def text_transitions(crop_bgr: np.ndarray) -> int:
@@ -146,7 +145,7 @@ def _colour_masks(small: np.ndarray) -> list[tuple[str, np.ndarray]]:
     return masks
 
 
-def _iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over union of two boxes."""
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
@@ -193,7 +192,7 @@ def locate_plates(frame_bgr: np.ndarray, config: LocateConfig | None = None) -> 
     found.sort(key=lambda candidate: candidate.score, reverse=True)
     kept: list[PlateCandidate] = []
     for candidate in found:
-        if all(_iou(candidate.bbox, other.bbox) < 0.5 for other in kept):
+        if all(box_iou(candidate.bbox, other.bbox) < 0.5 for other in kept):
             kept.append(candidate)
         if len(kept) >= config.max_candidates:
             break

@@ -156,8 +156,12 @@ class PlateTextReader:
             # best previous character different from c (CTC merges repeats without a blank between)
             prev_best = np.concatenate([neg_row, np.where(is_top[:, :-1], top2[:, :-1], top1[:, :-1])], 1)
             prev_arg = np.concatenate(
-                [np.zeros((n_tpl, 1, n_chars), np.int16),
-                 np.where(is_top[:, :-1], top2_idx[:, :-1], top1_idx[:, :-1, None]).astype(np.int16)], 1)
+                [
+                    np.zeros((n_tpl, 1, n_chars), np.int16),
+                    np.where(is_top[:, :-1], top2_idx[:, :-1], top1_idx[:, :-1, None]).astype(np.int16),
+                ],
+                1,
+            )
             from_blank = np.broadcast_to(blank_state[:, :max_len, None], char_state.shape)
             candidates = np.stack([char_state, from_blank, prev_best])
             source = candidates.argmax(axis=0)
@@ -179,16 +183,31 @@ class PlateTextReader:
             if max(end_char_score, end_blank_score) <= _NEG / 2:
                 continue
             text, probs = self._backtrack(
-                frames, m, length, end_char, end_blank_score > end_char_score,
-                char_from, char_prev, blank_from, blank_prev,
+                frames,
+                m,
+                length,
+                end_char,
+                end_blank_score > end_char_score,
+                char_from,
+                char_prev,
+                blank_from,
+                blank_prev,
             )
             results.append(DecodedText(text, probs, max(end_char_score, end_blank_score), plate_type))
         results.sort(key=lambda decoded: decoded.log_prob, reverse=True)
         return results
 
     def _backtrack(
-        self, frames: np.ndarray, m: int, length: int, end_char: int, end_in_blank: bool,
-        char_from: np.ndarray, char_prev: np.ndarray, blank_from: np.ndarray, blank_prev: np.ndarray,
+        self,
+        frames: np.ndarray,
+        m: int,
+        length: int,
+        end_char: int,
+        end_in_blank: bool,
+        char_from: np.ndarray,
+        char_prev: np.ndarray,
+        blank_from: np.ndarray,
+        blank_prev: np.ndarray,
     ) -> tuple[str, tuple[float, ...]]:
         """Follow the back-pointers of template m and return its characters and their probabilities."""
         chars: list[int] = [0] * length

@@ -91,7 +91,8 @@ def vote(reads: list[PlateRead], config: PlateVoteConfig | None = None) -> Plate
     best_text = max(totals, key=lambda text: totals[text])
     best_read = max((r for r in reads if r.text == best_text), key=lambda r: r.confidence)
     same_length = [
-        r for r in reads
+        r
+        for r in reads
         if len(r.text) == len(best_text) and text_distance(r.text, best_text) <= config.max_text_distance
     ]
     if len(same_length) < 3:

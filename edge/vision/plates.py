@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.vision.plate_colour import PlateColour, classify_plate_colour
-from edge.vision.plate_locate import LocateConfig, PlateCandidate, _iou, locate_plates, warp_plate
+from edge.vision.plate_locate import LocateConfig, PlateCandidate, box_iou, locate_plates, warp_plate
 from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader
-from edge.vision.plate_rules import PlateType, looks_like_plate_text, normalise_plate_text
+from edge.vision.plate_rules import PlateType, classify_plate_text, looks_like_plate_text, normalise_plate_text
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ class PlateRecogniserConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     locate: LocateConfig = Field(default_factory=LocateConfig, description="Whole-frame localiser settings")
-    max_recognitions: int = Field(4, ge=1, le=20, description="Most candidate crops read per frame")
+    max_recognitions: int = Field(3, ge=1, le=20, description="Most candidate crops read per frame")
     max_grammar_gap: float = Field(
         8.0, gt=0, description="Largest log-probability the plate grammar may cost against the free read"
     )
@@ -35,6 +36,9 @@ class PlateRecogniserConfig(BaseModel):
     )
     stop_after_reads: int = Field(
         1, ge=1, description="Confident validated reads after which the remaining candidates are skipped"
+    )
+    time_budget_ms: float | None = Field(
+        None, gt=0, description="No new candidate is read once a frame has used this long (None: no limit)"
     )
     report_unvalidated: bool = Field(True, description="Also return plate-like reads that fail validation")
     min_unvalidated_confidence: float = Field(
@@ -66,18 +70,28 @@ class PlateRecogniser:
     def __init__(self, config: PlateRecogniserConfig | None = None) -> None:
         self.config = config or PlateRecogniserConfig()
         self._reader = PlateTextReader(threads=self.config.threads)
+        self._candidate_ms = 20.0  # running mean of the time one candidate takes, for the frame budget
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateRead]:
         """All plates read on a BGR frame, best first."""
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.size == 0:
             raise ValueError("read() needs a non-empty BGR image")
+        started = time.perf_counter()
         candidates = locate_plates(frame_bgr, self.config.locate)
         reads: list[PlateRead] = []
         confident = 0
-        for candidate in candidates[: self.config.max_recognitions]:
-            if any(_iou(candidate.bbox, r.bbox) > 0.3 and r.validated for r in reads):
+        budget = self.config.time_budget_ms
+        for index, candidate in enumerate(candidates[: self.config.max_recognitions]):
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            if budget is not None and index > 0 and elapsed_ms + self._candidate_ms > budget:
+                logger.debug("frame budget reached after %d candidates (%.1f ms)", index, elapsed_ms)
+                break
+            candidate_started = time.perf_counter()
+            if any(box_iou(candidate.bbox, r.bbox) > 0.3 and r.validated for r in reads):
                 continue
             plate = self._read_candidate(frame_bgr, candidate)
+            spent_ms = (time.perf_counter() - candidate_started) * 1000
+            self._candidate_ms = 0.8 * self._candidate_ms + 0.2 * spent_ms
             if plate is None:
                 continue
             reads = _merge(reads, plate)
@@ -102,9 +116,11 @@ class PlateRecogniser:
         width_px = float(np.linalg.norm(corners[1] - corners[0]))
         height_px = float(np.linalg.norm(corners[3] - corners[0]))
         aspect = width_px / max(height_px, 1e-6)
-        double = aspect < self.config.double_row_max_aspect
-        crop = warp_plate(frame, corners, height=REC_HEIGHT * (2 if double else 1), pad=pad)
+        tall = aspect < self.config.double_row_max_aspect
+        crop = warp_plate(frame, corners, height=REC_HEIGHT * (2 if tall else 1), pad=pad)
         colour = classify_plate_colour(crop)
+        # Double-row plates (GA 36) are yellow: large vehicles, trailers, coaches, motorcycles.
+        double = tall and colour in (PlateColour.YELLOW, PlateColour.UNKNOWN)
         # Blue and green backgrounds are Chinese evidence of their own: there the grammar may restore a
         # province character the model dropped. Elsewhere (white, yellow: most foreign plates) it may not.
         chinese_colour = colour in (PlateColour.BLUE, PlateColour.GREEN)
@@ -145,11 +161,16 @@ class PlateRecogniser:
         separator[0, 0] = 1.0
         return np.concatenate([upper_frames, separator, lower_frames])
 
-    def _decode(
-        self, frames: np.ndarray, chinese_colour: bool, double_row: bool = False
-    ) -> tuple[DecodedText, bool]:
+    def _decode(self, frames: np.ndarray, chinese_colour: bool, double_row: bool = False) -> tuple[DecodedText, bool]:
         """Best grammar-constrained reading when it costs little against the free reading, else the free one."""
         free = self._reader.decode_free(frames)
+        free_text = normalise_plate_text(free.text)
+        free_type = classify_plate_text(free_text)
+        if free_type is not PlateType.UNKNOWN:
+            # The unconstrained best path already is a valid plate: the grammar cannot do better.
+            if double_row and free_type is PlateType.ORDINARY:
+                free_type = PlateType.DOUBLE_ROW
+            return DecodedText(free_text, free.char_probs, free.log_prob, free_type), True
         templates = self._reader.decode_templates(frames)
         free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
         if templates and free_has_chinese:
@@ -158,7 +179,10 @@ class PlateRecogniser:
             # No Chinese character was seen: the grammar may only add the opening province character the
             # model dropped, never change the rest (a foreign plate must not be forced into a pattern).
             max_gap = self.config.max_grammar_gap if chinese_colour else self.config.max_gap_without_chinese
-            same_rest = templates[0].text[1:] == normalise_plate_text(free.text)
+            free_rest = normalise_plate_text(free.text)
+            rest = templates[0].text[1:]
+            # on a blue or green plate the first character may also be a misread province character
+            same_rest = rest == free_rest or (chinese_colour and rest == free_rest[1:])
             accept = same_rest and free.log_prob - templates[0].log_prob <= max_gap
         else:
             accept = False
@@ -173,7 +197,7 @@ class PlateRecogniser:
 def _merge(reads: list[PlateRead], plate: PlateRead) -> list[PlateRead]:
     """Add a read, keeping only the better of two reads of the same plate (same text or same place)."""
     for index, other in enumerate(reads):
-        if other.text == plate.text or _iou(other.bbox, plate.bbox) > 0.3:
+        if other.text == plate.text or box_iou(other.bbox, plate.bbox) > 0.3:
             if (plate.validated, plate.confidence) > (other.validated, other.confidence):
                 reads[index] = plate
             return reads
