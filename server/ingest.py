@@ -12,12 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from sqlalchemy import Engine, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from protocol import ProtocolError, decode
-from protocol.base import WireModel
 from protocol.broker import BrokerSettings, make_client
 from protocol.commands import CommandResult
 from protocol.device import Status, Telemetry
@@ -32,18 +30,19 @@ from server.ingest_rows import (
     result_row,
     telemetry_point,
 )
+from server.ingest_store import BatchStore, StorageUnavailable, new_points
 from server.metrics import Metrics
-from server.storage.models import CommandResultRow, DeviceState, Event, RejectedMessage
 from server.timeseries import TimeSeriesStore
 
 log = logging.getLogger(__name__)
 
 EventListener = Callable[[dict[str, Any]], None]
+ONLINE_REFRESH_S = 1.0
 
 
 @dataclass(frozen=True)
 class Received:
-    """A message taken from the broker, not yet acknowledged."""
+    """A message taken from the broker, not yet acknowledged; `generation` names the connection it came on."""
 
     mid: int
     qos: int
@@ -53,7 +52,12 @@ class Received:
 
 
 class IngestWorker:
-    """Consumes device messages and stores them exactly once, acknowledging only after the commit."""
+    """Consumes device messages and stores them exactly once, acknowledging only after the commit.
+
+    Back-pressure comes from the broker: nothing is acknowledged before its batch is committed, so while
+    the database is down the broker stops sending once the client's in-flight window is full and queues
+    the rest in the persistent session.
+    """
 
     def __init__(
         self,
@@ -67,20 +71,22 @@ class IngestWorker:
         self.engine = engine
         self.timeseries = timeseries
         self.metrics = metrics
+        self.store = BatchStore(engine, timeseries, metrics)
         self.listeners: list[EventListener] = []
         self.connected = threading.Event()
         self.stored = 0
         self._queue: queue.Queue[Received] = queue.Queue()
         self._generation = 0
+        self._ack_lock = threading.Lock()
         self._stop = threading.Event()
         self._broker = broker
+        self._online_refreshed = 0.0
+        self._online_dirty = False
         self.client = make_client(broker, settings.client_id, manual_ack=True, clean_session=False)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._insert_event = _insert_ignoring_duplicates(engine, Event, "event_id").returning(Event.event_id)
-        self._insert_result = _insert_ignoring_duplicates(engine, CommandResultRow, "event_id")
 
     def start(self) -> None:
         """Connect (retrying in the background) and start the writer."""
@@ -95,18 +101,30 @@ class IngestWorker:
         self.client.loop_stop()
         self._writer.join(timeout)
 
-    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+    def pending(self) -> int:
+        """Messages received and not yet committed."""
+        return self._queue.qsize()
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, flags: Any, reason: Any, _props: Any) -> None:
         """Subscribe on every connect; messages of an older connection are no longer ours to ack."""
         if reason.is_failure:
             log.warning("broker refused the ingest worker: %s", reason)
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         client.subscribe([(topic_filter, 1) for topic_filter in ingest_filters(self.settings.group)])
         self.connected.set()
-        log.info("ingest worker %s subscribed (group %s)", self.settings.client_id, self.settings.group)
+        log.info(
+            "ingest worker %s subscribed (group %s, session present %s)",
+            self.settings.client_id,
+            self.settings.group,
+            getattr(flags, "session_present", None),
+        )
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        """Note the disconnect; unacknowledged messages come back after reconnecting."""
+        """Retire the connection's generation: its packet ids must never be acked on a later connection."""
+        with self._ack_lock:
+            self._generation += 1
         self.connected.clear()
         if not self._stop.is_set():
             log.warning("ingest worker disconnected: %s", reason)
@@ -131,40 +149,79 @@ class IngestWorker:
         return batch
 
     def _write_loop(self) -> None:
-        """Write batches until stopped, retrying a failed batch with back-off (nothing acked meanwhile)."""
+        """Write batches until stopped; a failed batch is retried, nothing is acked before its commit."""
         while not self._stop.is_set():
             batch = self._take_batch()
+            self.metrics.queue_depth.set(self._queue.qsize())
             if not batch:
+                if self._online_dirty:
+                    self._refresh_online()
                 continue
-            rows = self._to_rows(batch)
-            delay = 0.2
-            while not self._stop.is_set():
-                try:
-                    inserted = self._commit(rows)
-                    break
-                except SQLAlchemyError as err:
-                    self.metrics.db_errors.inc()
-                    log.warning(
-                        "batch of %d not stored (%s); retrying in %.1fs", len(batch), err.__class__.__name__, delay
-                    )
-                    self._stop.wait(delay)
-                    delay = min(delay * 2, self.settings.retry_max_s)
-            else:
+            try:
+                stored = self._store(batch)
+            except Exception:  # noqa: BLE001 - the writer thread must survive any bug in one batch
+                log.exception("batch of %d could not be processed; it stays unacknowledged", len(batch))
+                self._stop.wait(1.0)
+                continue
+            if stored is None:
                 return
+            rows, inserted = stored
             self._after_commit(batch, rows, inserted)
 
-    def _to_rows(self, batch: list[Received]) -> BatchRows:
+    def _store(self, batch: list[Received]) -> tuple[BatchRows, set[str]] | None:
+        """Commit a batch; a batch the database refuses for its data is stored message by message."""
+        rows = self._to_rows(batch)
+        try:
+            inserted = self._commit_retrying(rows, len(batch))
+        except (SQLAlchemyError, ValueError) as err:
+            log.warning("batch of %d refused (%s); storing one message at a time", len(batch), err.__class__.__name__)
+            return self._store_individually(batch)
+        return None if inserted is None else (rows, inserted)
+
+    def _store_individually(self, batch: list[Received]) -> tuple[BatchRows, set[str]] | None:
+        """Store each message alone; one the database still refuses is kept as rejected (storage_error)."""
+        merged, inserted = BatchRows(), set()
+        for item in batch:
+            rows = self._to_rows([item], count=False)
+            try:
+                new = self._commit_retrying(rows, 1)
+            except (SQLAlchemyError, ValueError) as err:
+                detail = f"{type(err).__name__}: {str(getattr(err, 'orig', None) or err)[:300]}"
+                rows = BatchRows(rejected=[rejected_row(item.topic, item.payload, "storage_error", detail, _now())])
+                self.metrics.rejected.labels("storage_error").inc()
+                new = self._commit_retrying(rows, 1)
+            if new is None:
+                return None
+            merged.merge(rows)
+            inserted |= new
+        return merged, inserted
+
+    def _commit_retrying(self, rows: BatchRows, size: int) -> set[str] | None:
+        """Commit, backing off while the database is unreachable; None when stopped meanwhile."""
+        delay = 0.2
+        while not self._stop.is_set():
+            try:
+                return self.store.commit(rows)
+            except StorageUnavailable as err:
+                self.metrics.db_errors.inc()
+                log.warning("batch of %d not stored (%s); retrying in %.1fs", size, err, delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.settings.retry_max_s)
+        return None
+
+    def _to_rows(self, batch: list[Received], count: bool = True) -> BatchRows:
         """Validate every message and sort it into rows; bad input becomes a rejected row."""
         rows = BatchRows()
-        now = datetime.now(UTC)
+        now = _now()
         for item in batch:
             try:
                 message = decode(item.payload, item.topic)
             except ProtocolError as err:
                 rows.rejected.append(rejected_row(item.topic, item.payload, err.reason, err.detail, now))
-                self.metrics.rejected.labels(err.reason).inc()
+                if count:
+                    self.metrics.rejected.labels(err.reason).inc()
                 continue
-            body: WireModel = message.body
+            body = message.body
             if isinstance(body, Status | Telemetry):
                 key = (message.envelope.site, message.envelope.device)
                 rows.device_states[key] = rows.device_states.get(key, {}) | device_state_update(message, now)
@@ -178,48 +235,28 @@ class IngestWorker:
                 rows.event_points[str(row["event_id"])] = event_points(message)
         return rows
 
-    def _commit(self, rows: BatchRows) -> set[str]:
-        """Write one batch in one transaction; returns the event ids that were new."""
-        started = time.perf_counter()
-        inserted: set[str] = set()
-        with self.engine.begin() as connection:
-            if rows.events:
-                result = connection.execute(self._insert_event, _unique(rows.events))
-                inserted = {str(event_id) for event_id in result.scalars()}
-            if rows.rejected:
-                connection.execute(insert(RejectedMessage), rows.rejected)
-            if rows.results:
-                connection.execute(self._insert_result, _unique(rows.results))
-            for update_row in rows.device_states.values():
-                _upsert_device_state(connection, update_row)
-            if getattr(self.timeseries, "transactional", False):
-                self.timeseries.write(self._new_points(rows, inserted), connection)
-        self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        return inserted
-
-    def _new_points(self, rows: BatchRows, inserted: set[str]) -> list:
-        """Points of newly stored events only (redelivered duplicates are not counted twice)."""
-        points = list(rows.other_points)
-        for event_id in inserted:
-            points.extend(rows.event_points.get(event_id, []))
-        return points
-
     def _after_commit(self, batch: list[Received], rows: BatchRows, inserted: set[str]) -> None:
         """Acknowledge, update metrics, feed non-transactional time series and live listeners."""
-        for item in batch:
-            if item.generation == self._generation and item.qos > 0:
-                self.client.ack(item.mid, item.qos)
-        if not getattr(self.timeseries, "transactional", False):
-            self.timeseries.write(self._new_points(rows, inserted))
+        with self._ack_lock:
+            for item in batch:
+                if item.generation == self._generation and item.qos > 0:
+                    self.client.ack(item.mid, item.qos)
+        if not self.store.transactional_timeseries:
+            self.timeseries.write(new_points(rows, inserted))
         self.metrics.batch_size.observe(len(batch))
         self.metrics.duplicates.inc(len(rows.events) - len(inserted))
         new_events = [row for row in rows.events if str(row["event_id"]) in inserted]
         for row in new_events:
             self.metrics.ingested.labels(row["kind"]).inc()
+        for _ in rows.results:
+            self.metrics.ingested.labels("cmd-result").inc()
         if new_events:
             newest = max(row["ts"] for row in new_events)
-            self.metrics.lag_seconds.set(max(0.0, (datetime.now(UTC) - newest).total_seconds()))
+            self.metrics.lag_seconds.set(max(0.0, (_now() - newest).total_seconds()))
         self.stored += len(new_events)
+        if rows.device_states:
+            self._online_dirty = True
+            self._refresh_online()
         for row in new_events:
             for listener in self.listeners:
                 try:
@@ -227,25 +264,18 @@ class IngestWorker:
                 except Exception:  # noqa: BLE001 - a slow or broken listener must not stop ingest
                     log.exception("event listener failed")
 
-
-def _unique(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop repeated event ids inside one batch (a redelivery can land beside the original)."""
-    seen: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        seen.setdefault(row["event_id"], row)
-    return list(seen.values())
-
-
-def _insert_ignoring_duplicates(engine: Engine, model: Any, column: str) -> Any:
-    """INSERT ... ON CONFLICT (column) DO NOTHING for the engine's dialect."""
-    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).on_conflict_do_nothing(index_elements=[column])
+    def _refresh_online(self) -> None:
+        """Recount online devices (at most once a second; the count covers every worker's writes)."""
+        if time.monotonic() - self._online_refreshed < ONLINE_REFRESH_S:
+            return
+        self._online_refreshed = time.monotonic()
+        self._online_dirty = False
+        try:
+            self.metrics.devices_online.set(self.store.count_online())
+        except SQLAlchemyError as err:
+            log.warning("cannot count online devices: %s", err.__class__.__name__)
 
 
-def _upsert_device_state(connection: Any, row: dict[str, Any]) -> None:
-    """Update a device's state, creating the row the first time it is seen."""
-    key = (DeviceState.site == row["site"]) & (DeviceState.device == row["device"])
-    values = {k: v for k, v in row.items() if k not in ("site", "device")}
-    if connection.execute(update(DeviceState).where(key).values(**values)).rowcount == 0:
-        defaults = {"online": True, "software": "", "gallery_version": 0, "allowlist_version": 0, "telemetry": {}}
-        connection.execute(insert(DeviceState).values(**(defaults | row)))
+def _now() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)

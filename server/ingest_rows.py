@@ -27,6 +27,16 @@ class BatchRows:
     event_points: dict[str, list[Point]] = field(default_factory=dict)
     other_points: list[Point] = field(default_factory=list)
 
+    def merge(self, other: BatchRows) -> None:
+        """Add another batch's rows to this one."""
+        self.events += other.events
+        self.rejected += other.rejected
+        self.results += other.results
+        for key, update in other.device_states.items():
+            self.device_states[key] = self.device_states.get(key, {}) | update
+        self.event_points |= other.event_points
+        self.other_points += other.other_points
+
 
 def event_row(message: Message, received_at: datetime) -> dict[str, Any]:
     """The events-table row of an event message."""

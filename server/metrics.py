@@ -30,6 +30,9 @@ class Metrics:
         self.lag_seconds = Gauge(
             "sc_ingest_lag_seconds", "Age of the newest stored event when stored", registry=self.registry
         )
+        self.queue_depth = Gauge(
+            "sc_ingest_queue_depth", "Messages received and waiting for the writer", registry=self.registry
+        )
         self.devices_online = Gauge("sc_devices_online", "Devices whose last status is online", registry=self.registry)
         self.ts_write_errors = Counter(
             "sc_timeseries_write_errors_total", "Time-series batches that failed", registry=self.registry

@@ -1,4 +1,8 @@
-"""SQL model of the platform (SQLAlchemy 2 typed mappings); migrations live in server/migrations."""
+"""SQL model of the platform (SQLAlchemy 2 typed mappings): the ingest tables here, the rest in sibling modules.
+
+Importing this module registers every table on Base.metadata (Alembic's target); migrations live in
+server/migrations.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +10,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, MetaData, String, Text, Uuid
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
 
-from server.storage.types import UtcDateTime
+from server.storage import audit, media, people, registry  # noqa: F401 - registers their tables
+from server.storage.base import NAMING, Base, BigId
 
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-BigId = BigInteger().with_variant(Integer(), "sqlite")
-
-
-class Base(DeclarativeBase):
-    """Declarative base with a naming convention, so migrations name constraints the same everywhere."""
-
-    metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UtcDateTime(), dict[str, Any]: JSON()}
+__all__ = ["NAMING", "Base", "BigId", "CommandResultRow", "DeviceState", "Event", "RejectedMessage", "TimeSeriesPoint"]
 
 
 class Event(Base):
