@@ -8,6 +8,7 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from protocol.broker import BrokerSettings
 
@@ -62,7 +63,10 @@ class IngestSettings(Strict):
 
     enabled: bool = Field(default=True, description="Run an ingest worker inside this process")
     group: str = Field(default="ingest", description="Shared-subscription group name")
-    client_id: str = Field(default="ingest-1", description="Stable MQTT client id (one per worker)")
+    client_id: str = Field(
+        default="ingest-1",
+        description="Stable MQTT client id, one per worker; '{hostname}' is replaced by the host name",
+    )
     batch_size: int = Field(default=500, ge=1, le=10000, description="Most messages per database transaction")
     batch_linger_ms: int = Field(default=20, ge=0, le=5000, description="Wait for a batch to fill")
     retry_max_s: float = Field(default=10.0, gt=0, description="Longest back-off while the database is down")
@@ -81,8 +85,10 @@ class ApiSettings(Strict):
         return SecretStr(value) if value else None
 
 
-class ServerSettings(Strict):
-    """Root configuration of a platform process."""
+class ServerSettings(BaseSettings):
+    """Root configuration of a platform process: YAML values, overridden by SC_SECTION__FIELD variables."""
+
+    model_config = SettingsConfigDict(extra="forbid", env_prefix="SC_", env_nested_delimiter="__")
 
     site_name: str = Field(default="Smart community", description="Display name of this installation")
     database: DatabaseSettings = Field(default_factory=DatabaseSettings, description="Relational store")
@@ -90,6 +96,19 @@ class ServerSettings(Strict):
     broker: BrokerSettings = Field(default_factory=BrokerSettings, description="MQTT broker")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest worker")
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API")
+
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment wins over the file, so one image serves every deployment."""
+        return env_settings, init_settings
 
 
 def load_settings(path: Path | str | None) -> ServerSettings:
@@ -102,7 +121,7 @@ def load_settings(path: Path | str | None) -> ServerSettings:
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
     try:
-        return ServerSettings.model_validate(document)
+        return ServerSettings(**document)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}" for item in err.errors())
         raise ConfigError(f"{path}: {problems}") from err
