@@ -18,6 +18,9 @@ from edge.vision.face_errors import GalleryError, GalleryVersionError
 logger = logging.getLogger(__name__)
 
 EMBEDDING_DIM = 128
+# Rows per matrix-vector product: small enough that OpenBLAS stays on the calling thread. A threaded
+# product of 10,000 rows measured 8 ms here when the other core was busy, against 0.15 ms unthreaded.
+_SEARCH_CHUNK_ROWS = 4096
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,7 +228,10 @@ class Gallery:
             raise GalleryError(f"query must have {EMBEDDING_DIM} values, got {query.shape}")
         if not snap.templates:
             return MatchResult(None, None, float("inf"), None, float("inf"), MatchReason.EMPTY_GALLERY, snap.version)
-        sq_dist = snap.sq_norms - 2.0 * (snap.matrix @ query) + float(query @ query)
+        sq_dist = _dot_rows(snap.matrix, query)
+        sq_dist *= -2.0
+        sq_dist += snap.sq_norms
+        sq_dist += float(query @ query)
         best = int(np.argmin(sq_dist))
         best_person = int(snap.person_index[best])
         best_distance = float(np.sqrt(max(float(sq_dist[best]), 0.0)))
@@ -316,6 +322,15 @@ class Gallery:
         if templates:
             ops.append(AddTemplates(tuple(templates)))
         return self.apply(ops, new_version=version)
+
+
+def _dot_rows(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """matrix @ query in row chunks that each run single-threaded (steady latency on a busy box)."""
+    out = np.empty(matrix.shape[0], dtype=np.float32)
+    for start in range(0, matrix.shape[0], _SEARCH_CHUNK_ROWS):
+        stop = start + _SEARCH_CHUNK_ROWS
+        np.matmul(matrix[start:stop], query, out=out[start:stop])
+    return out
 
 
 def _apply_op(
