@@ -1,9 +1,15 @@
-"""Edge publisher: writes every message to the outbox, then drains the outbox to the broker in order."""
+"""Edge publisher: writes every event to the outbox, then drains the outbox to the broker in order.
+
+Ordering across reconnects: paho re-sends its unacknowledged QoS 1 messages after the CONNACK, but calls
+`on_connect` first. New events are therefore held back after a reconnect until every message that was in
+flight before it has been acknowledged; otherwise a new event could overtake an older re-sent one.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,11 +20,13 @@ from protocol import Message, build, encode
 from protocol.base import WireModel
 from protocol.broker import BrokerSettings, make_client
 from protocol.device import DeviceState, Status
+from protocol.events import Alarm, AlarmType, Severity
 from protocol.topics import status_topic
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes], None]
+EXPIRE_EVERY_S = 10.0
 
 
 class EdgePublisher:
@@ -34,19 +42,28 @@ class EdgePublisher:
         software: str = "",
         window: int = 500,
         on_dropped: Callable[[int], None] | None = None,
+        alarm_interval_s: float = 60.0,
     ) -> None:
         self.site, self.device, self.software = site, device, software
         self.outbox = outbox
         self.window = window
         self.on_dropped = on_dropped
+        self.alarm_interval_s = alarm_interval_s
         self.connected = threading.Event()
+        self.status_extra: dict[str, Any] = {}
+        self.dropped_since_start = 0
         self._inflight: list[tuple[mqtt.MQTTMessageInfo, int]] = []
         self._last_row = 0
+        self._resending = False
+        self._publish_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._command_handler: CommandHandler | None = None
         self._command_filters: list[str] = []
-        self.status_extra: dict[str, Any] = {}
+        self._alarm_lock = threading.Lock()
+        self._unreported_drops = 0
+        self._last_alarm = float("-inf")
+        self._last_expire = time.monotonic()
         self.client = make_client(broker, client_id=f"{site}.{device}")
         offline = build(Status(state=DeviceState.OFFLINE, software=software), site=site, device=device, seq=0)
         self.client.will_set(status_topic(site, device), encode(offline), qos=1, retain=True)
@@ -58,7 +75,7 @@ class EdgePublisher:
         self._drainer = threading.Thread(target=self._drain_loop, name="outbox-drain", daemon=True)
 
     def start(self) -> None:
-        """Connect in the background (retrying forever) and start draining the outbox."""
+        """Connect in the background (retrying forever with backoff) and start draining the outbox."""
         self.client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
         self.client.loop_start()
         self._drainer.start()
@@ -67,7 +84,8 @@ class EdgePublisher:
         """Stop draining and disconnect cleanly (the broker then keeps the retained offline status)."""
         self._stop.set()
         self._wake.set()
-        self._drainer.join(timeout)
+        if self._drainer.is_alive():
+            self._drainer.join(timeout)
         if self.connected.is_set():
             info = self.publish_status(DeviceState.OFFLINE)
             info.wait_for_publish(timeout)
@@ -82,17 +100,22 @@ class EdgePublisher:
             self.client.subscribe(topic_filter, qos=1)
 
     def send(self, body: WireModel) -> Message:
-        """Store an event durably, then let the drainer publish it; returns the message sent."""
-        message = build(body, site=self.site, device=self.device, seq=self.outbox.next_seq())
-        payload = encode(message)
-        dropped = self.outbox.put(str(message.envelope.event_id), message.envelope.seq, message.topic(), payload)
-        if dropped and self.on_dropped:
-            self.on_dropped(dropped)
+        """Store an event durably (numbered in order), then let the drainer publish it; returns the message."""
+        built: list[Message] = []
+
+        def make(seq: int) -> tuple[str, str, bytes]:
+            message = build(body, site=self.site, device=self.device, seq=seq)
+            built.append(message)
+            return str(message.envelope.event_id), message.topic(), encode(message)
+
+        appended = self.outbox.append(make)
+        if appended.dropped:
+            self._note_dropped(appended.dropped)
         self._wake.set()
-        return message
+        return built[0]
 
     def publish_now(self, body: WireModel, *, retain: bool = False) -> mqtt.MQTTMessageInfo:
-        """Publish without the outbox (command results, telemetry): QoS 1, lost if never connected."""
+        """Publish without the outbox (command results, telemetry, status): QoS 1, lost if never connected."""
         message = build(body, site=self.site, device=self.device, seq=self.outbox.next_seq())
         return self.client.publish(message.topic(), encode(message), qos=1, retain=retain)
 
@@ -100,21 +123,59 @@ class EdgePublisher:
         """Publish the retained status."""
         return self.publish_now(Status(state=state, software=self.software, **self.status_extra), retain=True)
 
+    def depth(self) -> int:
+        """Events not yet acknowledged by the broker."""
+        return self.outbox.depth()
+
+    def _note_dropped(self, dropped: int) -> None:
+        """Count events lost to the outbox bound and raise an outbox_overflow alarm (at most one per interval)."""
+        with self._alarm_lock:
+            self.dropped_since_start += dropped
+            self._unreported_drops += dropped
+        if self.on_dropped:
+            self.on_dropped(dropped)
+        self._maybe_alarm()
+
+    def _maybe_alarm(self) -> None:
+        """Send one alarm folding every drop not yet reported, unless one went out less than an interval ago."""
+        with self._alarm_lock:
+            now = time.monotonic()
+            if not self._unreported_drops or now - self._last_alarm < self.alarm_interval_s:
+                return
+            count, self._unreported_drops, self._last_alarm = self._unreported_drops, 0, now
+        alarm = Alarm(
+            alarm_type=AlarmType.OUTBOX_OVERFLOW,
+            severity=Severity.WARNING,
+            detail=f"outbox bound reached: {count} oldest events dropped "
+            f"(limits {self.outbox.max_events} events, {self.outbox.max_bytes} bytes, {self.outbox.max_age_s:.0f} s)",
+            count=count,
+        )
+        log.warning("outbox overflow: %d events dropped", count)
+        appended = self.outbox.append(_maker(alarm, self.site, self.device))
+        if appended.dropped:  # the alarm displaced one more event: folded into the next alarm
+            with self._alarm_lock:
+                self.dropped_since_start += appended.dropped
+                self._unreported_drops += appended.dropped
+        self._wake.set()
+
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        """On every (re)connect: announce online, renew subscriptions, resume draining."""
+        """On every (re)connect: announce online, renew subscriptions, resume draining after the re-sends."""
         if reason.is_failure:
             log.warning("broker refused connection: %s", reason)
             return
         log.info("connected to broker as %s/%s", self.site, self.device)
-        self.connected.set()
+        with self._publish_lock:
+            self._resending = bool(self._inflight)
+            self.connected.set()
         self.publish_status(DeviceState.ONLINE)
         for topic_filter in self._command_filters:
             client.subscribe(topic_filter, qos=1)
         self._wake.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        """Note the disconnect; paho re-sends unacknowledged messages after reconnecting."""
-        self.connected.clear()
+        """Stop publishing new events until reconnected; paho re-sends the unacknowledged ones then."""
+        with self._publish_lock:
+            self.connected.clear()
         log.warning("disconnected from broker: %s", reason)
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, _mid: int, _reason: Any, _props: Any) -> None:
@@ -135,22 +196,43 @@ class EdgePublisher:
         while not self._stop.is_set():
             self._wake.wait(timeout=1.0)
             self._wake.clear()
-            self._sweep_acknowledged()
-            if not self.connected.is_set():
-                continue
-            room = self.window - len(self._inflight)
-            if room <= 0:
-                continue
-            items = self.outbox.pending(after_row=self._last_row, limit=room)
+            try:
+                self._drain_once()
+            except Exception:  # noqa: BLE001 - the drainer must outlive a transient database error
+                log.exception("outbox drain failed; retrying")
+                time.sleep(1.0)
+
+    def _drain_once(self) -> None:
+        """One pass: sweep acknowledgements, apply the age bound, publish what the window allows."""
+        self._sweep_acknowledged()
+        if time.monotonic() - self._last_expire >= EXPIRE_EVERY_S:
+            self._last_expire = time.monotonic()
+            dropped = self.outbox.expire()
+            if dropped:
+                self._note_dropped(dropped)
+        self._maybe_alarm()
+        room = self.window - len(self._inflight)
+        if room <= 0 or not self.connected.is_set():
+            return
+        if self._resending:
+            if self._inflight:
+                return
+            self._resending = False
+        items = self.outbox.pending(after_row=self._last_row, limit=room)
+        sent = 0
+        with self._publish_lock:
             for item in items:
+                if not self.connected.is_set():
+                    break
                 info = self.client.publish(item.topic, item.payload, qos=1)
                 if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     log.warning("publish failed rc=%s; will retry", info.rc)
                     break
                 self._inflight.append((info, item.row_id))
                 self._last_row = item.row_id
-            if len(items) == room:
-                self._wake.set()
+                sent += 1
+        if items and sent == room:
+            self._wake.set()
 
     def _sweep_acknowledged(self) -> None:
         """Delete from the outbox every in-flight event the broker has acknowledged."""
@@ -161,6 +243,12 @@ class EdgePublisher:
             self.outbox.remove_many([row_id for _, row_id in acknowledged])
             self._inflight = waiting
 
-    def depth(self) -> int:
-        """Events not yet acknowledged by the broker."""
-        return self.outbox.depth()
+
+def _maker(body: WireModel, site: str, device: str) -> Callable[[int], tuple[str, str, bytes]]:
+    """A record maker for Outbox.append that numbers and encodes `body`."""
+
+    def make(seq: int) -> tuple[str, str, bytes]:
+        message = build(body, site=site, device=device, seq=seq)
+        return str(message.envelope.event_id), message.topic(), encode(message)
+
+    return make
