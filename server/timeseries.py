@@ -12,13 +12,20 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from server.metrics import Metrics
 from server.storage.models import TimeSeriesPoint
+from server.timeseries_retention import (
+    ensure_retention_v1,
+    ensure_retention_v2,
+    parse_duration,
+    server_major_version,
+)
 
 log = logging.getLogger(__name__)
 
+AGGREGATES = ("sum", "mean", "max", "min", "count")
 ALLOWED_TAGS = frozenset({"site", "gate", "device", "kind", "method", "result", "direction", "camera", "alarm_type"})
 
 
@@ -54,6 +61,22 @@ class TimeSeriesStore(Protocol):
 
     def count(self, measurement: str, since: datetime, until: datetime, tags: dict[str, str] | None = None) -> float:
         """Sum of the `value` field of a measurement in a time range, filtered by tags."""
+
+    def aggregate(
+        self,
+        measurement: str,
+        since: datetime,
+        until: datetime,
+        *,
+        field: str = "value",
+        fn: str = "sum",
+        group_by: Sequence[str] = (),
+        tags: dict[str, str] | None = None,
+    ) -> dict[tuple[str, ...], float]:
+        """One aggregate of a field per group of tag values (e.g. passages per gate by method and result)."""
+
+    def ensure_retention(self, retention: str) -> str:
+        """Apply a retention period such as '90d'; returns what was done."""
 
     def ping(self) -> bool:
         """Whether the store is reachable."""
@@ -95,6 +118,38 @@ class SqlTimeSeries:
                 if all(row_tags.get(k) == v for k, v in wanted.items()):
                     total += float(row_fields.get("value", 0))
         return total
+
+    def aggregate(
+        self,
+        measurement: str,
+        since: datetime,
+        until: datetime,
+        *,
+        field: str = "value",
+        fn: str = "sum",
+        group_by: Sequence[str] = (),
+        tags: dict[str, str] | None = None,
+    ) -> dict[tuple[str, ...], float]:
+        """Aggregate in Python over the rows of the range (portable across SQLite and PostgreSQL)."""
+        _check_query(fn, group_by, tags)
+        query = select(TimeSeriesPoint.tags, TimeSeriesPoint.fields).where(
+            TimeSeriesPoint.measurement == measurement, TimeSeriesPoint.ts >= since, TimeSeriesPoint.ts < until
+        )
+        wanted = tags or {}
+        groups: dict[tuple[str, ...], list[float]] = {}
+        with self.engine.connect() as connection:
+            for row_tags, row_fields in connection.execute(query):
+                if field in row_fields and all(row_tags.get(k) == v for k, v in wanted.items()):
+                    key = tuple(str(row_tags.get(name, "")) for name in group_by)
+                    groups.setdefault(key, []).append(float(row_fields[field]))
+        return {key: _reduce(fn, values) for key, values in groups.items()}
+
+    def ensure_retention(self, retention: str) -> str:
+        """Delete points older than the retention period (call periodically: SQL has no expiry of its own)."""
+        cutoff = datetime.now(UTC) - parse_duration(retention)
+        with self.engine.begin() as connection:
+            deleted = connection.execute(delete(TimeSeriesPoint).where(TimeSeriesPoint.ts < cutoff)).rowcount
+        return f"pruned {deleted}"
 
     def ping(self) -> bool:
         """The SQL database is the store: reachable if a trivial query runs."""
@@ -179,12 +234,11 @@ class InfluxTimeSeries:
 
     def query(self, influxql: str) -> list[dict[str, Any]]:
         """Run an InfluxQL query over /query and return its series."""
-        headers = {"Authorization": f"Token {self._token}"} if self._token else {}
         try:
             response = httpx.get(
                 f"{self.url}/query",
                 params={"db": self.database, "q": influxql, "epoch": "ns"},
-                headers=headers,
+                headers=self._headers(),
                 timeout=10,
             )
             response.raise_for_status()
@@ -209,6 +263,45 @@ class InfluxTimeSeries:
             return 0.0
         return float(series[0]["values"][0][1] or 0.0)
 
+    def aggregate(
+        self,
+        measurement: str,
+        since: datetime,
+        until: datetime,
+        *,
+        field: str = "value",
+        fn: str = "sum",
+        group_by: Sequence[str] = (),
+        tags: dict[str, str] | None = None,
+    ) -> dict[tuple[str, ...], float]:
+        """One InfluxQL query: SELECT fn(field) ... GROUP BY the tags."""
+        _check_query(fn, group_by, tags)
+        conditions = [f"time >= '{_rfc3339(since)}'", f"time < '{_rfc3339(until)}'"]
+        conditions += [f"\"{key}\" = '{_quote(value)}'" for key, value in (tags or {}).items()]
+        statement = f'SELECT {fn}("{_quote(field)}") FROM "{_quote(measurement)}" WHERE {" AND ".join(conditions)}'
+        if group_by:
+            statement += " GROUP BY " + ", ".join(f'"{name}"' for name in group_by)
+        result: dict[tuple[str, ...], float] = {}
+        for series in self.query(statement):
+            values = series.get("values") or []
+            if values and values[0][1] is not None:
+                series_tags = series.get("tags") or {}
+                result[tuple(str(series_tags.get(name, "")) for name in group_by)] = float(values[0][1])
+        return result
+
+    def ensure_retention(self, retention: str) -> str:
+        """Set the retention: a 1.x retention policy through InfluxQL, or the bucket's expiry rule on 2.x+."""
+        period = parse_duration(retention)
+        major = server_major_version(self.url, self._headers())
+        if major == 1:
+            database, _, policy = self.bucket.partition("/")
+            return ensure_retention_v1(self.url, self._headers(), database, policy or "autogen", period)
+        return ensure_retention_v2(self._client, self.org, self.bucket, self.database, period)
+
+    def _headers(self) -> dict[str, str]:
+        """Authorization header when a token is configured."""
+        return {"Authorization": f"Token {self._token}"} if self._token else {}
+
     def flush(self) -> None:
         """Write what is batched now."""
         self._write_api.flush()
@@ -224,6 +317,26 @@ class InfluxTimeSeries:
         """Flush pending batches and close the client."""
         self._write_api.close()
         self._client.close()
+
+
+def _check_query(fn: str, group_by: Sequence[str], tags: dict[str, str] | None) -> None:
+    """Refuse unknown aggregates and tags outside the allowlist."""
+    if fn not in AGGREGATES:
+        raise ValueError(f"aggregate {fn!r} is not one of {AGGREGATES}")
+    unknown = (set(group_by) | set(tags or {})) - ALLOWED_TAGS
+    if unknown:
+        raise ValueError(f"tag(s) {sorted(unknown)} not allowed in time series")
+
+
+def _reduce(fn: str, values: list[float]) -> float:
+    """Apply an aggregate to a non-empty list."""
+    if fn == "sum":
+        return sum(values)
+    if fn == "mean":
+        return sum(values) / len(values)
+    if fn == "count":
+        return float(len(values))
+    return max(values) if fn == "max" else min(values)
 
 
 def _line_count(data: Any) -> int:
