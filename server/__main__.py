@@ -1,23 +1,26 @@
-"""Command line of the platform: run the API (with an ingest worker) or migrate the database."""
+"""Command line of the platform: run the API (with an ingest worker), a standalone ingest worker, or migrate."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 
-import uvicorn
+from server.config import ConfigError, ServerSettings, load_settings
 
-from server.app import create_app
-from server.config import ConfigError, load_settings
-from server.storage.db import make_engine, migrate
+log = logging.getLogger("server")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the chosen command."""
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--config", help="YAML configuration file (defaults apply when omitted)")
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate"])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate", "ingest"])
+    parser.add_argument("--client-id", help="ingest: MQTT client id of this worker (stable and unique per worker)")
+    parser.add_argument("--metrics-port", type=int, default=0, help="ingest: serve Prometheus metrics on this port")
+    parser.add_argument("--metrics-host", default="127.0.0.1", help="ingest: address for the metrics port")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -26,9 +29,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {err}", file=sys.stderr)
         return 2
     if args.command == "migrate":
+        from server.storage.db import make_engine, migrate
+
         migrate(make_engine(settings.database.resolved_url()))
         return 0
+    if args.command == "ingest":
+        return run_ingest(settings, args.client_id, args.metrics_host, args.metrics_port)
+    import uvicorn
+
+    from server.app import create_app
+
     uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, log_level="info")
+    return 0
+
+
+def run_ingest(settings: ServerSettings, client_id: str | None, metrics_host: str, metrics_port: int) -> int:
+    """Run one ingest worker until SIGTERM or SIGINT; workers scale out on the shared subscription."""
+    from server.ingest import IngestWorker
+    from server.metrics import Metrics
+    from server.platform import make_timeseries
+    from server.storage.db import make_engine, migrate
+
+    ingest = settings.ingest.model_copy(update={"client_id": client_id}) if client_id else settings.ingest
+    engine = make_engine(settings.database.resolved_url())
+    if settings.database.migrate_on_start:
+        migrate(engine)
+    metrics = Metrics()
+    timeseries = make_timeseries(settings, engine, metrics)
+    worker = IngestWorker(ingest, settings.broker, engine, timeseries, metrics)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, metrics_host, registry=metrics.registry)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    worker.start()
+    log.info("ingest worker %s running (group %s)", ingest.client_id, ingest.group)
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        worker.stop()
+        timeseries.close()
+        engine.dispose()
+    log.info("ingest worker %s stopped after storing %d events", ingest.client_id, worker.stored)
     return 0
 
 
