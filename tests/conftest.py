@@ -61,10 +61,10 @@ def fresh_mosquitto(tmp_path):
 @pytest.fixture(scope="session")
 def postgres(tmp_path_factory):
     """A temporary PostgreSQL cluster for the whole test session."""
-    from tests.support.services import Postgres
-
     import shutil
     import tempfile
+
+    from tests.support.services import Postgres
 
     # The cluster runs as the postgres user, who cannot enter pytest's private temp folders.
     workdir = Path(tempfile.mkdtemp(prefix="sc-test-pg-"))
