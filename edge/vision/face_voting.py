@@ -77,11 +77,9 @@ class FaceVoter:
         return decisions
 
     def _recently_recognised(self, ts: float) -> bool:
-        """True if any identity was accepted in the window or recognised within the cooldown.
-
-        A known person whose distance hovers near the threshold yields a mix of accepted and unmatched
-        frames; calling that an unknown person would be a false alarm.
-        """
+        """True if any identity was accepted in the window or recognised within the cooldown."""
+        # A known person whose distance hovers near the threshold yields a mix of accepted and unmatched
+        # frames; calling that an unknown person would be a false alarm.
         if any(f.identities for f in self._frames):
             return True
         return any(p is not None and ts - t < self.config.cooldown_s for p, t in self._last_decision.items())
