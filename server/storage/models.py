@@ -13,7 +13,18 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.storage import audit, media, people, registry  # noqa: F401 - registers their tables
+from server.storage import (  # noqa: F401 - registers their tables
+    accounts,
+    audit,
+    broker_accounts,
+    enrolment,
+    media,
+    people,
+    registry,
+    sync,
+    visitors,
+    watchlists,
+)
 from server.storage.base import NAMING, Base, BigId
 
 __all__ = ["NAMING", "Base", "BigId", "CommandResultRow", "DeviceState", "Event", "RejectedMessage", "TimeSeriesPoint"]
