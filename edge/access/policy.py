@@ -134,6 +134,8 @@ class AccessPolicy:
         blocked = self._group_refusal(door, self.config.passes.group, now)
         if blocked:
             return self._outcome(door, Method.QR, Result.DENIED, blocked, **refs)
+        if visitor_pass.single_use and self.used_passes is not None and self.used_passes.used(visitor_pass.pass_id):
+            return self._outcome(door, Method.QR, Result.DENIED, "pass-replayed", **refs)
         key = f"pass:{visitor_pass.pass_id}"
         if door.anti_passback and not self.passback.allows(key, door.direction, now):
             return self._outcome(door, Method.QR, Result.DENIED, "anti-passback", **refs)
