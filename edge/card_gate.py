@@ -1,4 +1,4 @@
-"""A card-operated gate: swipe -> local decision -> relay pulse -> durable event."""
+"""Card-operated gates: swipe -> local decision -> relay pulse -> durable event."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from devices.card_reader import CardReader
 from devices.relay import Relay
 from edge.decision import decide
+from edge.gate import GateController
 from edge.publisher import EdgePublisher
 from protocol.commands import AllowlistEntry, CredentialKind
 from protocol.events import AccessDecision, Direction, Method, Result
@@ -76,3 +77,35 @@ class CardGate:
             if swipe is not None:
                 event = self.handle(swipe.card_number)
                 log.info("gate %s: %s (%s)", self.gate, event.result.value, event.reason)
+
+
+class ReaderLoop:
+    """Feeds the swipes of one card reader to its gate controller on a thread of its own."""
+
+    def __init__(self, reader: CardReader, gate: GateController) -> None:
+        self.reader = reader
+        self.gate = gate
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"reader-{gate.id}", daemon=True)
+
+    def start(self) -> None:
+        """Start reading swipes."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current swipe."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+
+    def _loop(self) -> None:
+        """Read swipes until stopped; a failing swipe is logged, never fatal."""
+        while not self._stop.is_set():
+            swipe = self.reader.read(timeout=0.2)
+            if swipe is None or not swipe.card_number:
+                continue
+            started = time.perf_counter()
+            try:
+                self.gate.card(swipe.card_number, started)
+            except Exception:  # noqa: BLE001 - one bad swipe must not stop the reader
+                log.exception("gate %s: swipe failed", self.gate.id)

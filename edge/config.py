@@ -1,0 +1,260 @@
+"""The gate agent's root configuration: one validated model, loaded from YAML; secrets come from the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.vision.face_config import FacePipelineConfig
+from edge.vision.plate_voting import PlateVoteConfig
+from edge.vision.plates import PlateRecogniserConfig
+from protocol.broker import BrokerSettings
+from protocol.commands import COMMAND_MAX_BYTES
+from protocol.errors import TopicError
+from protocol.events import Direction
+from protocol.topics import check_level
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the file (or source) and the field."""
+
+
+def _level(value: str) -> str:
+    """Accept only identifiers usable as MQTT topic levels (a-z, 0-9, '-')."""
+    try:
+        return check_level(value, "identifier")
+    except TopicError as err:
+        raise ValueError(err.detail) from err
+
+
+Ident = Annotated[str, AfterValidator(_level)]
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CameraRole(StrEnum):
+    """What a camera is used to recognise."""
+
+    FACE = "face"
+    PLATE = "plate"
+    BOTH = "both"
+
+
+class MotionSettings(Strict):
+    """Motion gating: recognition runs only while something moves in front of the camera."""
+
+    enabled: bool = Field(default=True, description="Gate recognition on motion; false = recognise every frame")
+    width: int = Field(default=160, ge=32, le=1920, description="Width of the grey thumbnail compared between frames")
+    pixel_threshold: int = Field(default=25, ge=1, le=255, description="Grey-level change that counts as motion")
+    min_changed_fraction: float = Field(
+        default=0.004, gt=0, le=1, description="Fraction of thumbnail pixels that must change to count as motion"
+    )
+    hold_s: float = Field(default=2.0, ge=0, description="Keep recognising this long after the last motion")
+    background_alpha: float = Field(
+        default=0.1, gt=0, le=1, description="Weight of the newest frame in the running background average"
+    )
+
+
+class CameraSettings(Strict):
+    """One camera: where frames come from and what the agent does with them."""
+
+    id: Ident = Field(description="Camera id on this device (a topic level)")
+    source: str | int = Field(description="RTSP/HTTP URL, video file path, or USB camera index")
+    role: CameraRole = Field(description="Recognise faces, plates or both on this camera")
+    gate: Ident = Field(description="Gate (from `gates`) this camera watches")
+    loop: bool = Field(default=False, description="Restart a video file at its end (demo and tests)")
+    realtime: bool = Field(default=True, description="Pace a video file at its own frame rate")
+    max_recognition_fps: float = Field(default=5.0, gt=0, le=120, description="Most frames recognised per second")
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="First wait before reopening a failed source")
+    reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest wait between reopen attempts")
+    motion: MotionSettings = Field(default_factory=MotionSettings, description="Motion gating")
+
+    @model_validator(mode="after")
+    def _backoff(self) -> CameraSettings:
+        """The backoff range must be ordered."""
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be at least reconnect_min_s")
+        return self
+
+
+class RelaySettings(Strict):
+    """The relay output that releases a door or lifts a barrier."""
+
+    kind: Literal["simulated"] = Field(default="simulated", description="Relay driver from devices/")
+
+
+class DoorSettings(Strict):
+    """A door or barrier the agent drives."""
+
+    id: Ident = Field(description="Door or barrier id (a topic level)")
+    relay: RelaySettings = Field(default_factory=RelaySettings, description="Relay driver")
+    pulse_ms: int = Field(default=3000, ge=100, le=60000, description="Relay pulse length on a granted passage")
+
+
+class GateSettings(Strict):
+    """A passage point: which door it opens and which way people or vehicles go through it."""
+
+    id: Ident = Field(description="Gate id at the site (a topic level)")
+    door: Ident = Field(description="Door (from `doors`) opened on a granted passage")
+    direction: Direction = Field(default=Direction.IN, description="Passage direction at this gate")
+
+
+class CardReaderSettings(Strict):
+    """A card reader at a gate."""
+
+    id: Ident = Field(description="Reader id on this device")
+    gate: Ident = Field(description="Gate (from `gates`) the reader serves")
+    kind: Literal["simulated"] = Field(default="simulated", description="Reader driver from devices/")
+    script: list[str] = Field(default_factory=list, description="Simulated reader: card numbers swiped at start")
+
+
+class FaceSettings(Strict):
+    """Face recognition: the pipeline settings and the encrypted gallery kept on this device."""
+
+    pipeline: FacePipelineConfig = Field(default_factory=FacePipelineConfig, description="Face pipeline settings")
+    gallery_file: Path = Field(default=Path("gallery.bin"), description="Encrypted gallery file (under data_dir)")
+    key_env: str = Field(default="SC_FACE_GALLERY_KEY", description="Environment variable holding the gallery key")
+    key_file: Path | None = Field(default=None, description="File with the gallery key when the variable is unset")
+
+
+class PlateSettings(Strict):
+    """Plate recognition: recogniser, multi-frame vote and when a vehicle passage ends."""
+
+    recogniser: PlateRecogniserConfig = Field(default_factory=PlateRecogniserConfig, description="Recogniser")
+    vote: PlateVoteConfig = Field(default_factory=PlateVoteConfig, description="Multi-frame vote per vehicle")
+    passage_gap_s: float = Field(default=3.0, gt=0, description="A passage ends after this long without a read")
+
+
+class DecisionPolicy(Strict):
+    """How recognition results become access decisions."""
+
+    face_requires_liveness: bool = Field(
+        default=False, description="Grant by face only when a liveness check actually ran and passed"
+    )
+    plate_min_confidence: float = Field(default=0.8, ge=0, le=1, description="Least voted confidence to decide")
+    plate_requires_validated: bool = Field(default=True, description="Decide only on plates matching a pattern")
+    unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
+    watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
+
+
+class OutboxSettings(Strict):
+    """The durable outbox and its bounds (oldest events are dropped first, counted and alarmed)."""
+
+    file: Path = Field(default=Path("outbox.db"), description="SQLite file (under data_dir)")
+    max_events: int = Field(default=100_000, ge=10, description="Most events kept while the broker is unreachable")
+    max_bytes: int = Field(default=256 * 1024 * 1024, ge=64 * 1024, description="Most payload bytes kept")
+    max_age_s: float = Field(default=7 * 86400, gt=0, description="Events older than this are dropped")
+    window: int = Field(default=500, ge=1, le=10000, description="Events published but not yet acknowledged")
+    alarm_interval_s: float = Field(default=60.0, ge=0, description="Least time between two overflow alarms")
+
+
+class TelemetrySettings(Strict):
+    """Periodic health figures."""
+
+    interval_s: float = Field(default=30.0, ge=0.2, le=3600, description="Seconds between telemetry messages")
+
+
+class CommandSettings(Strict):
+    """Remote commands."""
+
+    max_bytes: int = Field(default=COMMAND_MAX_BYTES, ge=1024, le=COMMAND_MAX_BYTES, description="Largest command")
+
+
+class EdgeConfig(Strict):
+    """Root configuration of one gate agent."""
+
+    site: Ident = Field(description="Site (community) id")
+    device: Ident = Field(description="This device's id (its broker user name is usually the same)")
+    data_dir: Path = Field(default=Path("var/edge"), description="Folder for the outbox, allowlist and gallery")
+    broker: BrokerSettings = Field(default_factory=BrokerSettings, description="MQTT broker")
+    doors: list[DoorSettings] = Field(default_factory=list, max_length=16, description="Doors and barriers")
+    gates: list[GateSettings] = Field(default_factory=list, max_length=16, description="Gates of this device")
+    cameras: list[CameraSettings] = Field(default_factory=list, max_length=16, description="Cameras")
+    card_readers: list[CardReaderSettings] = Field(default_factory=list, max_length=16, description="Card readers")
+    faces: FaceSettings | None = Field(default=None, description="Face recognition; null = off")
+    plates: PlateSettings | None = Field(default=None, description="Plate recognition; null = off")
+    decision: DecisionPolicy = Field(default_factory=DecisionPolicy, description="Decision policy")
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Outbox and its bounds")
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Telemetry")
+    commands: CommandSettings = Field(default_factory=CommandSettings, description="Remote commands")
+
+    @model_validator(mode="after")
+    def _references(self) -> EdgeConfig:
+        """Ids are unique and every gate, door and recogniser a part refers to exists."""
+        for name in ("doors", "gates", "cameras", "card_readers"):
+            ids = [item.id for item in getattr(self, name)]
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            if duplicates:
+                raise ValueError(f"{name}: duplicate id {duplicates[0]!r}")
+        doors = {door.id for door in self.doors}
+        gates = {gate.id for gate in self.gates}
+        for index, gate in enumerate(self.gates):
+            if gate.door not in doors:
+                raise ValueError(f"gates.{index}.door: {gate.door!r} is not one of doors {sorted(doors)}")
+        for name in ("cameras", "card_readers"):
+            for index, item in enumerate(getattr(self, name)):
+                if item.gate not in gates:
+                    raise ValueError(f"{name}.{index}.gate: {item.gate!r} is not one of gates {sorted(gates)}")
+        for index, camera in enumerate(self.cameras):
+            if camera.role in (CameraRole.FACE, CameraRole.BOTH) and self.faces is None:
+                raise ValueError(f"cameras.{index}.role: {camera.role.value} needs the faces section")
+            if camera.role in (CameraRole.PLATE, CameraRole.BOTH) and self.plates is None:
+                raise ValueError(f"cameras.{index}.role: {camera.role.value} needs the plates section")
+        return self
+
+    def path(self, relative: Path) -> Path:
+        """A path under data_dir (absolute paths are kept)."""
+        return relative if relative.is_absolute() else self.data_dir / relative
+
+
+REMOTE_LOCKED_SECTIONS = ("site", "device", "broker", "data_dir")
+
+
+def validation_message(err: ValidationError, source: str) -> str:
+    """One line per problem, each naming the source and the dotted field path."""
+    problems = []
+    for item in err.errors():
+        location = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(f"{source}: {location}: {message}" if location else f"{source}: {message}")
+    return "; ".join(problems)
+
+
+def parse_config(document: Any, source: str) -> EdgeConfig:
+    """Validate a parsed document; errors name `source` and the field."""
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source}: (root): expected a mapping of sections, got {type(document).__name__}")
+    try:
+        return EdgeConfig.model_validate(document)
+    except ValidationError as err:
+        raise ConfigError(validation_message(err, source)) from err
+
+
+def load_config(path: Path | str) -> EdgeConfig:
+    """Load and validate a YAML file; errors name the file and the field."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    return parse_config(document or {}, str(path))
+
+
+def merge_sections(config: EdgeConfig, sections: dict[str, Any], source: str) -> EdgeConfig:
+    """The config with whole top-level sections replaced, validated; identity and broker stay local."""
+    locked = sorted(set(sections) & set(REMOTE_LOCKED_SECTIONS))
+    if locked:
+        raise ConfigError(f"{source}: {locked[0]}: cannot be changed remotely")
+    document = config.model_dump(mode="json")
+    document.update(sections)
+    return parse_config(document, source)
