@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from uuid import uuid4
 
 from edge.outbox import Outbox
 from edge.publisher import EdgePublisher
@@ -11,12 +12,18 @@ from server.config import ServerSettings
 
 
 def server_settings(broker_port: int, database_url: str, **ingest) -> ServerSettings:
-    """Settings for a platform process talking to the test broker and database."""
+    """Settings for a platform process talking to the test broker and database.
+
+    Each call gets its own shared-subscription group: a persistent ingest session left by an earlier
+    test would otherwise keep receiving its share of the group's messages.
+    """
+    unique = uuid4().hex[:8]
+    defaults = {"client_id": f"ingest-{unique}", "group": f"ingest-{unique}", "batch_linger_ms": 5}
     return ServerSettings.model_validate(
         {
             "database": {"url": database_url, "url_env": "SC_TEST_UNSET_DATABASE_URL"},
             "broker": {"port": broker_port},
-            "ingest": {"client_id": "ingest-test", "batch_linger_ms": 5, **ingest},
+            "ingest": defaults | ingest,
             "api": {"token_env": "SC_TEST_API_TOKEN"},
         }
     )
