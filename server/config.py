@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from protocol.broker import BrokerSettings
+from server.security.settings import ProvisioningSettings, SecuritySettings, SyncSettings
 
 
 class ConfigError(ValueError):
@@ -96,6 +97,11 @@ class ServerSettings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings, description="MQTT broker")
     ingest: IngestSettings = Field(default_factory=IngestSettings, description="Ingest worker")
     api: ApiSettings = Field(default_factory=ApiSettings, description="HTTP API")
+    security: SecuritySettings = Field(default_factory=SecuritySettings, description="API keys, tokens, logins")
+    provisioning: ProvisioningSettings = Field(
+        default_factory=ProvisioningSettings, description="Device broker credentials and config bundles"
+    )
+    sync: SyncSettings = Field(default_factory=SyncSettings, description="Gallery and allowlist sync to edges")
 
 
     @classmethod

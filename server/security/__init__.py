@@ -1,0 +1,1 @@
+"""Authentication, authorisation and key handling of the platform API."""
