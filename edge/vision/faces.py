@@ -295,6 +295,10 @@ class FaceRecogniser:
         self.voter = FaceVoter(config.voting)
         self._clock = clock
 
+    def reset(self) -> None:
+        """Forget the vote window (after a camera reconnect or a long gap)."""
+        self.voter.reset()
+
     def process(self, frame_bgr: np.ndarray, ts: float | None = None) -> FrameResult:
         """Run the full pipeline on one frame; `ts` is a monotonic time in seconds (default: now)."""
         ts = self._clock() if ts is None else ts
