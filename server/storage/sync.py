@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.storage.base import Base, BigId
@@ -54,3 +54,12 @@ class DeviceSync(Base):
     request_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     sent_at: Mapped[datetime] = mapped_column(default=utc_now)
     confirmed_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CredentialValue(Base):
+    """What a gate compares a credential with (card number, PIN scrypt hash, plate), AES-GCM encrypted."""
+
+    __tablename__ = "credential_values"
+
+    credential_id: Mapped[int] = mapped_column(ForeignKey("credentials.id", ondelete="CASCADE"), primary_key=True)
+    value_enc: Mapped[bytes] = mapped_column(LargeBinary)
