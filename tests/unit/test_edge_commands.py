@@ -71,8 +71,12 @@ def test_allowlist_full_then_incremental_and_persisted(agent, tmp_path):
     result = _send(agent, full)
     assert result.ok and result.request_id == full.request_id and result.version == 5 and result.entries == 1
     step = AllowlistSync(
-        request_id=uuid.uuid4(), mode="incremental", base_version=5, version=6,
-        upserts=[_card("2", "p2", "c2")], removes=["c1"],
+        request_id=uuid.uuid4(),
+        mode="incremental",
+        base_version=5,
+        version=6,
+        upserts=[_card("2", "p2", "c2")],
+        removes=["c1"],
     )
     assert _send(agent, step).entries == 1
     stale = AllowlistSync(request_id=uuid.uuid4(), mode="incremental", base_version=5, version=7)
@@ -97,7 +101,11 @@ def test_gallery_sync_in_chunks_applies_atomically(agent):
     done = _send(agent, last)
     assert done.ok and done.version == 3 and done.templates == 4
     increment = GallerySync(
-        request_id=uuid.uuid4(), mode=SyncMode.INCREMENTAL, base_version=3, version=4, removes=["p0"],
+        request_id=uuid.uuid4(),
+        mode=SyncMode.INCREMENTAL,
+        base_version=3,
+        version=4,
+        removes=["p0"],
         upserts=[GalleryEntry(person_id="p9", template_id="t9", embedding=_embedding(9))],
     )
     assert _send(agent, increment).templates == 4
@@ -119,14 +127,26 @@ def test_open_door_pulses_and_records_an_audit_event(agent):
 
 
 def test_erase_person_reports_what_was_erased(agent):
-    _send(agent, GallerySync(
-        request_id=uuid.uuid4(), mode="full", base_version=0, version=1,
-        upserts=[GalleryEntry(person_id="p1", template_id=f"t{i}", embedding=_embedding(i)) for i in range(2)],
-    ))
-    _send(agent, AllowlistSync(
-        request_id=uuid.uuid4(), mode="full", base_version=0, version=1,
-        upserts=[_card("11", "p1", "c1"), _card("22", "p2", "c2")],
-    ))
+    _send(
+        agent,
+        GallerySync(
+            request_id=uuid.uuid4(),
+            mode="full",
+            base_version=0,
+            version=1,
+            upserts=[GalleryEntry(person_id="p1", template_id=f"t{i}", embedding=_embedding(i)) for i in range(2)],
+        ),
+    )
+    _send(
+        agent,
+        AllowlistSync(
+            request_id=uuid.uuid4(),
+            mode="full",
+            base_version=0,
+            version=1,
+            upserts=[_card("11", "p1", "c1"), _card("22", "p2", "c2")],
+        ),
+    )
     agent.gates["north"].card("11")
     result = _send(agent, ErasePerson(request_id=uuid.uuid4(), person_id="p1"))
     assert result.ok and result.person_id == "p1"
@@ -155,8 +175,14 @@ def test_config_update_applied_or_refused_with_reason(agent):
 
 
 def _state(agent):
-    return (agent.allowlist.version, len(agent.allowlist.snapshot), agent.gallery.version,
-            len(agent.relays["door-1"].pulses), agent.config_version, agent.outbox.depth())
+    return (
+        agent.allowlist.version,
+        len(agent.allowlist.snapshot),
+        agent.gallery.version,
+        len(agent.relays["door-1"].pulses),
+        agent.config_version,
+        agent.outbox.depth(),
+    )
 
 
 def test_bad_commands_get_error_results_and_change_nothing(agent):
@@ -166,8 +192,9 @@ def test_bad_commands_get_error_results_and_change_nothing(agent):
     cases = {
         "wrong device": _send(agent, open_door, device="gate-2"),
         "unknown door": _send(agent, open_door.model_copy(update={"request_id": uuid.uuid4(), "door": "door-9"})),
-        "schema for another topic": _send(agent, open_door.model_copy(update={"request_id": uuid.uuid4()}),
-                                          name="allowlist-sync"),
+        "schema for another topic": _send(
+            agent, open_door.model_copy(update={"request_id": uuid.uuid4()}), name="allowlist-sync"
+        ),
         "unknown name": _send(agent, open_door.model_copy(update={"request_id": uuid.uuid4()}), name="reboot"),
     }
     request_id = uuid.uuid4()
@@ -175,8 +202,13 @@ def test_bad_commands_get_error_results_and_change_nothing(agent):
     oversize = oversize[:-1] + b', "pad": "' + b"x" * (1024 * 1024) + b'"}'
     cases["oversize"] = _send(agent, open_door, raw=oversize)
     broken_id = uuid.uuid4()
-    cases["wrong types"] = _send(agent, open_door, raw=payload.replace(b'"pulse_ms":3000', b'"pulse_ms":"long"')
-                                 .replace(str(open_door.request_id).encode(), str(broken_id).encode()))
+    cases["wrong types"] = _send(
+        agent,
+        open_door,
+        raw=payload.replace(b'"pulse_ms":3000', b'"pulse_ms":"long"').replace(
+            str(open_door.request_id).encode(), str(broken_id).encode()
+        ),
+    )
     for label, result in cases.items():
         assert result is not None and not result.ok and result.error, label
     assert "wrong_device" in cases["wrong device"].error

@@ -78,5 +78,7 @@ def test_remote_merge_validates_and_protects_identity():
     assert merged.telemetry.interval_s == 5 and merged.site == "demo"
     with pytest.raises(ConfigError, match="update v3: broker: cannot be changed remotely"):
         merge_sections(config, {"broker": {"port": 1}}, "update v3")
-    with pytest.raises(ConfigError, match=r"update v4: outbox\.max_events: Input should be greater than or equal to 10"):
+    with pytest.raises(
+        ConfigError, match=r"update v4: outbox\.max_events: Input should be greater than or equal to 10"
+    ):
         merge_sections(config, {"outbox": {"max_events": 1}}, "update v4")

@@ -90,9 +90,7 @@ def test_concurrent_senders_keep_row_order_equal_to_seq_order(tmp_path):
 
 def test_overflow_raises_one_alarm_per_interval_with_the_count(tmp_path):
     outbox = Outbox(tmp_path / "o.db", max_events=20)
-    publisher = EdgePublisher(
-        BrokerSettings(port=1), outbox, site="demo", device="gate-1", alarm_interval_s=3600
-    )
+    publisher = EdgePublisher(BrokerSettings(port=1), outbox, site="demo", device="gate-1", alarm_interval_s=3600)
     body = AccessDecision(gate="g", direction=Direction.IN, method=Method.CARD, result=Result.DENIED, reason="x")
     for _ in range(30):
         publisher.send(body)
