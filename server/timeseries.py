@@ -208,7 +208,12 @@ class InfluxTimeSeries:
     def _on_error(self, _conf: Any, data: Any, exception: Exception) -> None:
         """The batching writer never raises: log, count and keep the last errors for /readyz."""
         self.metrics.ts_write_errors.inc()
-        message = f"{type(exception).__name__}: {str(exception)[:200]}"
+        status, body = getattr(exception, "status", None), getattr(exception, "body", None)
+        if status is not None:
+            text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
+            message = f"HTTP {status}: {text.strip()[:300]}"
+        else:
+            message = f"{type(exception).__name__}: {str(exception)[:300]}"
         self.errors = [*self.errors[-9:], message]
         log.error("InfluxDB write of %d points failed: %s", _line_count(data), message)
 

@@ -22,9 +22,14 @@ BASE_TS = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def access_message(
-    seq: int, site: str = "demo", device: str = "gate-1", gate: str = "north", event_id: UUID | None = None
+    seq: int,
+    site: str = "demo",
+    device: str = "gate-1",
+    gate: str = "north",
+    event_id: UUID | None = None,
+    base: datetime = BASE_TS,
 ) -> tuple[str, bytes]:
-    """Topic and payload of a granted card passage."""
+    """Topic and payload of a granted card passage, `seq` milliseconds after `base`."""
     body = AccessDecision(
         gate=gate,
         direction=Direction.IN,
@@ -36,7 +41,7 @@ def access_message(
         latency_ms=12.5,
     )
     message = build(
-        body, site=site, device=device, seq=seq, event_id=event_id or uuid4(), ts=BASE_TS + timedelta(milliseconds=seq)
+        body, site=site, device=device, seq=seq, event_id=event_id or uuid4(), ts=base + timedelta(milliseconds=seq)
     )
     return message.topic(), encode(message)
 
