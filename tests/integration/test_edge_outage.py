@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 
@@ -12,10 +13,27 @@ from edge.outbox import Outbox
 from edge.publisher import EdgePublisher
 from protocol.broker import BrokerSettings, make_client
 from protocol.events import AccessDecision, Direction, Method, Result
-from tests.support.services import wait_until
+from tests.support.services import Mosquitto, ServiceUnavailable, wait_until
 
 pytestmark = pytest.mark.integration
 TOTAL = 10_000
+# Started as root, mosquitto drops to user "mosquitto", which cannot write its database into pytest's private
+# temp folders: persistence then fails silently. Keeping the user makes the broker's persistence real.
+KEEP_USER = "user root\n" if os.geteuid() == 0 else ""
+
+
+@pytest.fixture()
+def durable_mosquitto(tmp_path):
+    """A broker of the test's own whose persistence (autosave every second) really writes to disk."""
+    broker = Mosquitto(tmp_path / "mosquitto", extra_config=KEEP_USER)
+    try:
+        broker.start()
+    except ServiceUnavailable as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"required service missing in CI: {err}")
+        pytest.skip(str(err))
+    yield broker
+    broker.stop()
 
 
 class Receiver:
@@ -27,9 +45,9 @@ class Receiver:
         self.deliveries = 0
         self._lock = threading.Lock()
         self.client = make_client(BrokerSettings(port=port), "edge-outage-receiver", clean_session=False)
-        self.client.on_connect = lambda client, *_: client.subscribe("sc/v1/+/+/event/+", qos=1)
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
+        self.client.subscribe("sc/v1/+/+/event/+", qos=1)  # once: after the crash the persisted session delivers
         self.client.loop_start()
 
     def _on_message(self, _client, _userdata, message) -> None:
@@ -49,12 +67,12 @@ class Receiver:
         self.client.disconnect()
 
 
-def test_ten_thousand_events_survive_a_broker_crash(fresh_mosquitto, tmp_path):
-    receiver = Receiver(fresh_mosquitto.port)
+def test_ten_thousand_events_survive_a_broker_crash(durable_mosquitto, tmp_path):
+    receiver = Receiver(durable_mosquitto.port)
     wait_until(lambda: receiver.client.is_connected(), 10, message="receiver connected")
     time.sleep(1.5)  # let the broker's autosave (1 s) persist the receiver's session and subscription
     outbox = Outbox(tmp_path / "outbox.db")
-    publisher = EdgePublisher(BrokerSettings(port=fresh_mosquitto.port), outbox, site="demo", device="gate-1")
+    publisher = EdgePublisher(BrokerSettings(port=durable_mosquitto.port), outbox, site="demo", device="gate-1")
     publisher.start()
     wait_until(publisher.connected.is_set, 10, message="publisher connected")
     sent: dict[str, int] = {}
@@ -69,10 +87,10 @@ def test_ten_thousand_events_survive_a_broker_crash(fresh_mosquitto, tmp_path):
     producer.start()
     try:
         wait_until(lambda: receiver.count() >= TOTAL // 4, 60, message="a quarter delivered")
-        fresh_mosquitto.kill()
+        durable_mosquitto.kill()
         killed_at = receiver.count()
         time.sleep(1.0)
-        fresh_mosquitto.start()
+        durable_mosquitto.start()
         producer.join(120)
         assert len(sent) == TOTAL
         wait_until(lambda: receiver.count() >= TOTAL, 120, interval=0.2, message="all events delivered")
@@ -84,4 +102,6 @@ def test_ten_thousand_events_survive_a_broker_crash(fresh_mosquitto, tmp_path):
     assert set(receiver.first_seen) == set(sent), "exactly the sent events arrived (after deduplication)"
     assert receiver.order == sorted(receiver.order), "first arrivals are in per-device seq order"
     assert outbox.dropped_total() == 0
+    broker_log = (durable_mosquitto.workdir / "mosquitto.log").read_text(errors="replace")
+    assert "Error saving" not in broker_log, "the broker's persistence worked"
     print(f"killed after {killed_at} delivered; {receiver.deliveries} deliveries for {TOTAL} events")
