@@ -70,3 +70,53 @@ def test_face_on_video_opens_the_door_and_records_the_passage(shared_data, tmp_p
     assert pipeline.frames_recognised >= 3
     assert capture.frames_read > pipeline.frames_recognised, "capture ran ahead of recognition, never waited for it"
     assert 8 < capture.fps() < 16, "the file was read at its own rate (12.5 fps) while recognition ran"
+
+
+def _plate_pipeline(tmp_path, allowlist: AllowlistSnapshot):
+    from edge.config import PlateSettings
+    from edge.vision.plates import PlateRecogniser
+
+    outbox = Outbox(tmp_path / "outbox.db")
+    publisher = EdgePublisher(BrokerSettings(port=1), outbox, site="demo", device="gate-1")
+    relay = SimulatedRelay("barrier-1")
+    gate = GateController(
+        GateSettings(id="car-in", door="barrier-1"),
+        Door(DoorSettings(id="barrier-1"), relay),
+        publisher,
+        lambda: allowlist,
+        DecisionPolicy(),
+    )
+    settings = PlateSettings(passage_gap_s=1.0, vote={"min_reads": 2})
+    camera = CameraSettings(id="cam-lpr", source="unused", role="plate", gate="car-in")
+    capture = LatestFrameCapture("cam-lpr", OpenCVCamera("unused"))
+    pipeline = CameraPipeline(camera, capture, gate, LatencyStats(), plates=PlateRecogniser(), plate_settings=settings)
+    return pipeline, relay, outbox
+
+
+@pytest.mark.parametrize("registered", [True, False])
+def test_plate_passage_decides_once_and_records_the_voted_plate(shared_data, tmp_path, registered):
+    from edge.capture import Frame
+    from protocol.commands import AllowlistEntry
+
+    entry = AllowlistEntry(kind="plate", value="京FK5358", person_id="p-car", credential_ref="v-1")
+    allowlist = AllowlistSnapshot.build(1, [entry] if registered else [])
+    pipeline, relay, outbox = _plate_pipeline(tmp_path, allowlist)
+    image = cv2.imread(str(shared_data / "plates" / "京FK5358_1.jpg"))
+    for number in range(4):
+        pipeline.recognise(Frame("cam-lpr", number, float(number) * 0.2, image))
+    decisions = [json.loads(i.payload)["data"] for i in outbox.pending() if b"access.decision" in i.payload]
+    assert len(decisions) == 1, "one decision per passage, taken once the vote is strong enough"
+    assert decisions[0]["method"] == "plate"
+    if registered:
+        assert decisions[0]["result"] == "granted" and decisions[0]["credential_ref"] == "v-1"
+        assert len(relay.pulses) == 1
+    else:
+        assert decisions[0]["result"] == "denied" and decisions[0]["reason"] == "unknown-plate"
+        assert relay.pulses == []
+    pipeline.passage.tick(0.6 + 0.5)
+    assert not [i for i in outbox.pending() if b"plate.read" in i.payload], "the passage is still going on"
+    pipeline.passage.tick(0.6 + 1.1)
+    reads = [json.loads(i.payload)["data"] for i in outbox.pending() if b"plate.read" in i.payload]
+    assert len(reads) == 1 and reads[0]["plate"] == "京FK5358" and reads[0]["frames"] == 4
+    assert reads[0]["colour"] == pipeline.plates.read(image)[0].colour.value and reads[0]["validated"] is True
+    assert reads[0]["vehicle_id"] == ("v-1" if registered else None)
