@@ -212,11 +212,40 @@ class ConfigUpdateResult(CommandResult):
     version: int = Field(ge=0, description="Config version now running")
 
 
-COMMAND_BODIES: tuple[type[Command], ...] = (GallerySync, AllowlistSync, OpenDoor, ErasePerson, ConfigUpdate)
+class ApplyRetention(Command):
+    """Keep local records no longer than the platform's retention policy (PIPL Art. 19); older ones go."""
+
+    SCHEMA = "cmd.apply-retention"
+    TOPIC_NAME = "apply-retention"
+
+    events_max_age_s: float = Field(gt=0, le=366 * 86400, description="Oldest local event record kept")
+    snapshots_max_age_s: float = Field(gt=0, le=31 * 86400, description="Oldest local snapshot image kept")
+
+
+class ApplyRetentionResult(CommandResult):
+    """What the device purged under the retention policy."""
+
+    SCHEMA = "cmd.apply-retention.result"
+    TOPIC_NAME = "apply-retention"
+    COMMAND = ApplyRetention
+
+    events_purged: int = Field(default=0, ge=0, description="Local event records deleted")
+    snapshots_purged: int = Field(default=0, ge=0, description="Local snapshot images deleted")
+
+
+COMMAND_BODIES: tuple[type[Command], ...] = (
+    GallerySync,
+    AllowlistSync,
+    OpenDoor,
+    ErasePerson,
+    ConfigUpdate,
+    ApplyRetention,
+)
 RESULT_BODIES: tuple[type[CommandResult], ...] = (
     GallerySyncResult,
     AllowlistSyncResult,
     OpenDoorResult,
     ErasePersonResult,
     ConfigUpdateResult,
+    ApplyRetentionResult,
 )

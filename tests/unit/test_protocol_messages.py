@@ -14,6 +14,8 @@ from protocol.commands import (
     AllowlistEntry,
     AllowlistSync,
     AllowlistSyncResult,
+    ApplyRetention,
+    ApplyRetentionResult,
     ConfigUpdate,
     ConfigUpdateResult,
     CredentialKind,
@@ -56,6 +58,8 @@ SAMPLES = {
                                          gallery_version=5),
     ConfigUpdate: ConfigUpdate(request_id=REQUEST, version=2, config={"telemetry": {"interval_s": 30}}),
     ConfigUpdateResult: ConfigUpdateResult(request_id=REQUEST, ok=True, version=2),
+    ApplyRetention: ApplyRetention(request_id=REQUEST, events_max_age_s=7 * 86400, snapshots_max_age_s=86400),
+    ApplyRetentionResult: ApplyRetentionResult(request_id=REQUEST, ok=True, events_purged=12),
 }
 
 
