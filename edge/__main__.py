@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OutboxError) as err:
         print(f"edge: {err}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: agent._stop.set())
-    signal.signal(signal.SIGINT, lambda *_: agent._stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: agent.request_stop())
     agent.start()
     agent.wait()
     log.info("stopping")
