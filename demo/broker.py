@@ -43,6 +43,9 @@ class Mosquitto:
         """One listener on 127.0.0.1; in-flight and queue limits raised so ingest never loses messages."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         lines = [
+            # As root, mosquitto would switch to its own user, who cannot write into private temp folders:
+            # persistence would then fail silently (only the log says so).
+            *(["user root"] if os.geteuid() == 0 else []),
             "per_listener_settings false",
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
