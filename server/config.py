@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from protocol.broker import BrokerSettings
+from server.police.settings import PoliceSettings
 from server.security.settings import ProvisioningSettings, SecuritySettings, SyncSettings
 
 
@@ -102,6 +103,7 @@ class ServerSettings(BaseSettings):
         default_factory=ProvisioningSettings, description="Device broker credentials and config bundles"
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Gallery and allowlist sync to edges")
+    police: PoliceSettings = Field(default_factory=PoliceSettings, description="Police link (off by default)")
 
 
     @classmethod
