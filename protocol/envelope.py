@@ -30,7 +30,7 @@ class Envelope(BaseModel):
     v: int = Field(ge=1, description="Body schema version")
     event_id: UUID = Field(description="Unique id; receivers deduplicate on it")
     site: Level = Field(description="Site (community) id")
-    device: Level = Field(description="Sending device id (the platform's id for commands)")
+    device: Level = Field(description="Device concerned: the sender of events, the target of commands")
     ts: UtcDatetime = Field(description="When the message was created, UTC")
     seq: int = Field(ge=0, description="Per-device counter, increasing")
     data: dict = Field(description="The body, as described by schema and v")
