@@ -26,6 +26,8 @@ from protocol.broker import BrokerSettings
 from protocol.commands import AllowlistEntry, CredentialKind
 from server.app import create_app
 from server.config import ConfigError, load_settings
+from server.security.policy import Role
+from server.services.accounts import ensure_user
 
 log = logging.getLogger("demo")
 CARDS = {"10000001": "p-0001", "10000002": "p-0002", "10000003": "p-0003"}
@@ -71,8 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokerUnavailable as err:
         print(f"cannot start the broker: {err}", file=sys.stderr)
         return 1
-    token = os.environ.get(settings.api.token_env) or secrets.token_urlsafe(24)
-    os.environ[settings.api.token_env] = token
+    password = os.environ.get("SC_DEMO_ADMIN_PASSWORD") or secrets.token_urlsafe(12)
     settings = settings.model_copy(
         update={
             "database": settings.database.model_copy(update={"url": f"sqlite:///{var}/sc.db"}),
@@ -81,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         }
     )
     app = create_app(settings)
+    with app.state.services.engine.begin() as connection:
+        ensure_user(connection, "demo", "admin", password, Role.ADMIN)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port, log_level="warning"))
     api_thread = threading.Thread(target=server.run, name="api", daemon=True)
     api_thread.start()
@@ -105,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
 
     base = f"http://{settings.api.host}:{settings.api.port}"
     print(
-        f"\nDemo running. API: {base}/docs\n  admin token: {token}\n"
-        f"  curl -H 'Authorization: Bearer {token}' {base}/api/v1/events\nPress Ctrl+C to stop.\n",
+        f"\nDemo running. API: {base}/docs\n  admin login: admin / {password}\n"
+        f"  TOKEN=$(curl -s -d 'username=admin&password={password}' {base}/api/v1/auth/token"
+        " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f"  curl -H \"Authorization: Bearer $TOKEN\" {base}/api/v1/events\nPress Ctrl+C to stop.\n",
         flush=True,
     )
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -8,6 +8,8 @@ import signal
 import sys
 import threading
 
+from server.cli_admin import COMMANDS as ADMIN_COMMANDS
+from server.cli_admin import main as admin_main
 from server.config import ConfigError, ServerSettings, load_settings
 
 log = logging.getLogger("server")
@@ -15,6 +17,13 @@ log = logging.getLogger("server")
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the chosen command."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(word in ADMIN_COMMANDS for word in argv):
+        try:
+            return admin_main(argv, load_settings)
+        except ConfigError as err:
+            print(f"configuration error: {err}", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--config", help="YAML configuration file (defaults apply when omitted)")
     parser.add_argument("command", nargs="?", default="run", choices=["run", "migrate", "ingest"])

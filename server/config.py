@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from protocol.broker import BrokerSettings
@@ -79,12 +79,6 @@ class ApiSettings(Strict):
 
     host: str = Field(default="127.0.0.1", description="Listen address")
     port: int = Field(default=8080, ge=0, le=65535, description="Listen port")
-    token_env: str = Field(default="SC_API_TOKEN", description="Environment variable with the admin bearer token")
-
-    def token(self) -> SecretStr | None:
-        """The admin bearer token, if configured."""
-        value = os.environ.get(self.token_env)
-        return SecretStr(value) if value else None
 
 
 class ServerSettings(BaseSettings):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from server.live import LiveHub, Principal
+from server.security.policy import site_scope
+from server.security.tokens import TokenError, decode_access_token
+from server.services.accounts import load_principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
@@ -17,16 +19,22 @@ router = APIRouter(prefix="/api/v1", tags=["live"])
 def websocket_principal(websocket: WebSocket) -> Principal | None:
     """The caller, from `Authorization: Bearer` or `?token=` (browsers cannot set headers on a WebSocket).
 
-    Today only the admin token exists; role-bearing tokens plug in here without touching the fan-out.
+    The token is an access token from /api/v1/auth/token; the role and sites are read from the database.
     """
     header = websocket.headers.get("authorization", "")
     token = header[7:] if header.lower().startswith("bearer ") else websocket.query_params.get("token", "")
-    expected = websocket.app.state.platform.settings.api.token()
-    if not token or expected is None:
+    if not token:
         return None
-    if not hmac.compare_digest(token.encode(), expected.get_secret_value().encode()):
+    services = websocket.app.state.services
+    try:
+        claims = decode_access_token(services.keys.jwt_key, token)
+    except TokenError:
         return None
-    return Principal(subject="admin", role="admin", sites=None)
+    with services.engine.connect() as connection:
+        caller = load_principal(connection, claims.user_id)
+    if caller is None:
+        return None
+    return Principal(subject=caller.actor, role=caller.role.value, sites=site_scope(caller))
 
 
 @router.websocket("/live")

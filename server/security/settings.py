@@ -35,9 +35,7 @@ class SecuritySettings(_Strict):
     login_attempts_per_minute: int = Field(
         default=10, ge=1, description="Login attempts allowed per user name and client address per minute"
     )
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8080", description="Base URL printed in visitor-pass links"
-    )
+    public_base_url: str = Field(default="http://127.0.0.1:8080", description="Base URL printed in visitor-pass links")
 
 
 class ProvisioningSettings(_Strict):

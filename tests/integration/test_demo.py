@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def test_demo_serves_gate_events(tmp_path, mosquitto):  # the fixture skips or fails when mosquitto is missing
     port = free_port()
-    env = os.environ | {"SC_API_TOKEN": "demo-test-token"}
+    env = os.environ | {"SC_DEMO_ADMIN_PASSWORD": "demo-test-password"}
     process = subprocess.Popen(
         [sys.executable, "-m", "demo", "--var", str(tmp_path / "var"), "--port", str(port), "--swipe-interval",
          "0.5", "--run-for", "60"],
@@ -28,9 +28,13 @@ def test_demo_serves_gate_events(tmp_path, mosquitto):  # the fixture skips or f
         started = time.monotonic()
         wait_for_port(port, timeout=45)
         items: list = []
+        login = httpx.post(f"http://127.0.0.1:{port}/api/v1/auth/token",
+                           data={"username": "admin", "password": "demo-test-password"}, timeout=10)
+        assert login.status_code == 200, login.text
+        headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         while time.monotonic() - started < 50 and len(items) < 2:
             response = httpx.get(f"http://127.0.0.1:{port}/api/v1/events",
-                                 headers={"Authorization": "Bearer demo-test-token"}, timeout=5)
+                                 headers=headers, timeout=5)
             assert response.status_code == 200
             items = response.json()["items"]
             time.sleep(0.3)
@@ -42,5 +46,5 @@ def test_demo_serves_gate_events(tmp_path, mosquitto):  # the fixture skips or f
     assert elapsed < 50
     assert {item["device"] for item in items} == {"gate-north"}
     assert all(item["method"] == "card" for item in items)
-    assert "admin token: demo-test-token" in output
+    assert "admin login: admin / demo-test-password" in output
     assert process.returncode == 0, output[-2000:]

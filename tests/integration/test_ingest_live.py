@@ -11,11 +11,10 @@ from starlette.websockets import WebSocketDisconnect
 from server.app import create_app
 from server.live import Principal, live_item, live_view
 from tests.support.ingest import QosPublisher, access_message, alarm_message
-from tests.support.platform import server_settings
+from tests.support.platform import admin_headers, server_settings
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
-TOKEN = "live-test-token"
 
 
 def test_view_depends_on_role_and_site():
@@ -37,17 +36,17 @@ def test_view_depends_on_role_and_site():
     assert live_item({"kind": "alarm", "site": "a"})["type"] == "alert"
 
 
-def test_events_and_alerts_reach_websocket_subscribers(mosquitto, tmp_path, monkeypatch):
-    monkeypatch.setenv("SC_TEST_API_TOKEN", TOKEN)
+def test_events_and_alerts_reach_websocket_subscribers(mosquitto, tmp_path):
     group = f"g{uuid4().hex[:8]}"
     app = create_app(server_settings(mosquitto.port, f"sqlite:///{tmp_path}/sc.db", group=group, client_id=group))
     publisher = QosPublisher(mosquitto.port)
     try:
         with TestClient(app) as client:
             wait_until(app.state.platform.ingest.connected.is_set, 10, message="ingest connected")
+            token = admin_headers(client)["Authorization"].removeprefix("Bearer ")
             with pytest.raises(WebSocketDisconnect), client.websocket_connect("/api/v1/live?token=wrong") as ws:
                 ws.receive_json()
-            with client.websocket_connect(f"/api/v1/live?token={TOKEN}&site={group}") as ws:
+            with client.websocket_connect(f"/api/v1/live?token={token}&site={group}") as ws:
                 assert ws.receive_json() == {"type": "hello", "role": "admin"}
                 wait_until(lambda: app.state.live.subscribers == 1, 5, message="subscribed")
                 publisher.publish(

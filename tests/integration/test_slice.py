@@ -10,11 +10,10 @@ from devices.relay import SimulatedRelay
 from edge.card_gate import CardGate
 from protocol.commands import AllowlistEntry, CredentialKind
 from server.app import create_app
-from tests.support.platform import edge_publisher, server_settings
+from tests.support.platform import admin_headers, edge_publisher, server_settings
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
-TOKEN = "slice-test-token"
 
 
 def _allowlist() -> dict:
@@ -23,10 +22,9 @@ def _allowlist() -> dict:
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_card_passage_reaches_api(database, mosquitto, tmp_path, request, monkeypatch):
+def test_card_passage_reaches_api(database, mosquitto, tmp_path, request):
     """A granted and a denied swipe travel gate -> mosquitto -> ingest -> SQL -> GET /api/v1/events."""
     url = f"sqlite:///{tmp_path}/sc.db" if database == "sqlite" else request.getfixturevalue("postgres_url")
-    monkeypatch.setenv("SC_TEST_API_TOKEN", TOKEN)
     app = create_app(server_settings(mosquitto.port, url))
     publisher = edge_publisher(mosquitto.port, tmp_path)
     relay = SimulatedRelay("door-1")
@@ -36,7 +34,7 @@ def test_card_passage_reaches_api(database, mosquitto, tmp_path, request, monkey
         wait_until(app.state.platform.ingest.connected.is_set, 10, message="ingest connected")
         publisher.start()
         gate.start()
-        headers = {"Authorization": f"Bearer {TOKEN}"}
+        headers = admin_headers(client)
         wait_until(lambda: len(client.get("/api/v1/events", headers=headers).json()["items"]) == 2, 15,
                    message="two events in the API")
         items = client.get("/api/v1/events", headers=headers, params={"gate": "north"}).json()["items"]

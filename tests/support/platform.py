@@ -24,7 +24,6 @@ def server_settings(broker_port: int, database_url: str, **ingest) -> ServerSett
             "database": {"url": database_url, "url_env": "SC_TEST_UNSET_DATABASE_URL"},
             "broker": {"port": broker_port},
             "ingest": defaults | ingest,
-            "api": {"token_env": "SC_TEST_API_TOKEN"},
         }
     )
 
@@ -33,3 +32,19 @@ def edge_publisher(broker_port: int, workdir: Path, site: str = "demo", device: 
     """An edge publisher with its outbox in `workdir`."""
     outbox = Outbox(workdir / f"{device}-outbox.db")
     return EdgePublisher(BrokerSettings(port=broker_port), outbox, site=site, device=device, software="test")
+
+
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "test-admin-password"
+
+
+def admin_headers(client) -> dict[str, str]:
+    """Create (or reset) an admin user in the app's database, log in through the API, return the bearer header."""
+    from server.security.policy import Role
+    from server.services.accounts import ensure_user
+
+    with client.app.state.services.engine.begin() as connection:
+        ensure_user(connection, "test", ADMIN_USERNAME, ADMIN_PASSWORD, Role.ADMIN)
+    response = client.post("/api/v1/auth/token", data={"username": ADMIN_USERNAME, "password": ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}

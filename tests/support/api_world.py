@@ -1,0 +1,153 @@
+"""A small community for API tests: two sites, rooms, residents, users of every role, a device, a pass."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+
+from server.app import create_app
+from server.config import ServerSettings
+from server.security.policy import Role
+from server.services.accounts import create_user
+from server.storage.people import Occupancy, Person, Vehicle, person_values, vehicle_values
+from server.storage.registry import Building, Gate, Room, Site, Unit
+from tests.support.ports import free_port
+
+PASSWORD = "correct horse battery"
+ALICE_ID_NUMBER = "11010519491231002X"
+ROLES = ("admin", "manager", "resident", "police", "device")
+
+
+def api_settings(database_url: str, broker_port: int | None = None, **sections) -> ServerSettings:
+    """Platform settings for API tests: no ingest unless a broker is given, fast sync loop."""
+    document = {
+        "database": {"url": database_url, "url_env": "SC_TEST_UNSET_DATABASE_URL"},
+        "broker": {"port": broker_port or free_port()},
+        "ingest": {"enabled": broker_port is not None, "client_id": "ingest-api-test", "batch_linger_ms": 5},
+        "sync": {"interval_s": 0.5, "resend_after_s": 5},
+        "security": {"max_failed_logins": 3, "lockout_s": 60, "login_attempts_per_minute": 30},
+    }
+    for name, values in sections.items():
+        document[name] = {**document.get(name, {}), **values}
+    return ServerSettings.model_validate(document)
+
+
+@dataclass
+class World:
+    """Ids of what the world holds, and a logged-in header per role."""
+
+    client: TestClient
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    ids: dict[str, object] = field(default_factory=dict)
+
+    def login(self, username: str, password: str = PASSWORD) -> dict[str, str]:
+        """Bearer header of a fresh login."""
+        response = self.client.post("/api/v1/auth/token", data={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def populate(app) -> dict[str, object]:
+    """Insert the world's rows directly (the API's own create paths are tested separately)."""
+    services = app.state.services
+    cipher = services.keys.cipher
+    ids: dict[str, object] = {}
+    with services.engine.begin() as connection:
+        connection.execute(insert(Site), [{"id": "north", "name": "North"}, {"id": "south", "name": "South"}])
+        connection.execute(
+            insert(Gate),
+            [
+                {"site_id": "north", "code": "g1", "kind": "vehicle"},
+                {"site_id": "south", "code": "g2", "kind": "pedestrian"},
+            ],
+        )
+        building = connection.execute(insert(Building).values(site_id="north", code="1").returning(Building.id))
+        building_id = building.scalar_one()
+        unit_id = connection.execute(
+            insert(Unit).values(building_id=building_id, code="1").returning(Unit.id)
+        ).scalar_one()
+        rooms = {
+            code: connection.execute(insert(Room).values(unit_id=unit_id, code=code).returning(Room.id)).scalar_one()
+            for code in ("101", "102")
+        }
+        south_building = connection.execute(insert(Building).values(site_id="south", code="9").returning(Building.id))
+        ids.update(
+            building_id=building_id,
+            unit_id=unit_id,
+            room_id=rooms["101"],
+            south_building_id=south_building.scalar_one(),
+        )
+        people = [
+            ("p-alice", "north", "Alice", "13800138000", ALICE_ID_NUMBER, rooms["101"]),
+            ("p-dave", "north", "Dave", "13900139000", None, rooms["101"]),
+            ("p-bob", "north", "Bob", "13700137000", None, rooms["102"]),
+            ("p-carol", "south", "Carol", "13600136000", None, None),
+        ]
+        for person_id, site, name, phone, id_number, room in people:
+            connection.execute(
+                insert(Person).values(
+                    **person_values(
+                        cipher,
+                        person_id=person_id,
+                        site_id=site,
+                        kind="resident",
+                        name=name,
+                        phone=phone,
+                        id_number=id_number,
+                    )
+                )
+            )
+            if room is not None:
+                connection.execute(insert(Occupancy).values(person_id=person_id, room_id=room, relation="owner"))
+        ids["vehicle_id"] = connection.execute(
+            insert(Vehicle)
+            .values(
+                **vehicle_values(
+                    site_id="north", plate="京A12345", colour="blue", vehicle_type="car", owner_id="p-alice"
+                )
+            )
+            .returning(Vehicle.id)
+        ).scalar_one()
+        ids["bob_vehicle_id"] = connection.execute(
+            insert(Vehicle)
+            .values(
+                **vehicle_values(site_id="north", plate="京B54321", colour="blue", vehicle_type="car", owner_id="p-bob")
+            )
+            .returning(Vehicle.id)
+        ).scalar_one()
+        users = {
+            "admin": create_user(connection, "test", username="admin", password=PASSWORD, role=Role.ADMIN),
+            "manager": create_user(
+                connection, "test", username="manager", password=PASSWORD, role=Role.MANAGER, site_ids=["north"]
+            ),
+            "resident": create_user(
+                connection, "test", username="alice", password=PASSWORD, role=Role.RESIDENT, person_id="p-alice"
+            ),
+            "police": create_user(connection, "test", username="police", password=PASSWORD, role=Role.POLICE),
+            "device": create_user(connection, "test", username="device", password=PASSWORD, role=Role.DEVICE),
+            "spare": create_user(
+                connection, "test", username="spare", password=PASSWORD, role=Role.RESIDENT, person_id="p-bob"
+            ),
+        }
+        ids["user_ids"] = users
+    return ids
+
+
+USERNAMES = {"admin": "admin", "manager": "manager", "resident": "alice", "police": "police", "device": "device"}
+
+
+def build_world(settings: ServerSettings) -> tuple[object, World]:
+    """The app and a world; use `with world.client:` to run the app's lifespan."""
+    app = create_app(settings)
+    ids = populate(app)
+    world = World(TestClient(app), ids=ids)
+    return app, world
+
+
+def pass_window(hours: int = 4) -> dict[str, str]:
+    """A validity window starting now."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {"valid_from": now.isoformat(), "valid_until": (now + timedelta(hours=hours)).isoformat()}
