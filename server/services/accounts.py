@@ -17,7 +17,7 @@ from server.security.passwords import hash_password, needs_rehash, verify_passwo
 from server.security.policy import Principal, Role
 from server.security.settings import SecuritySettings
 from server.security.tokens import issue_access_token, new_refresh_token, refresh_token_hash
-from server.services.errors import Conflict, InvalidInput, NotFound
+from server.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from server.storage.accounts import RefreshToken, User, UserSite
 from server.storage.audit import append_audit
 from server.storage.people import Person
@@ -198,10 +198,10 @@ def revoke_refresh_family(connection: Connection, token: str, user_id: int) -> b
     return True
 
 
-def load_principal(connection: Connection, user_id: int) -> Principal | None:
-    """The caller as the database knows them now (a disabled or deleted user is None)."""
+def load_principal(connection: Connection, user_id: int, include_disabled: bool = False) -> Principal | None:
+    """The caller as the database knows them now (a deleted user, or unless asked a disabled one, is None)."""
     user = connection.execute(select(User).where(User.id == user_id)).first()
-    if user is None or user.disabled:
+    if user is None or (user.disabled and not include_disabled):
         return None
     sites = set(connection.execute(select(UserSite.site_id).where(UserSite.user_id == user_id)).scalars())
     if user.person_id is not None:
@@ -232,7 +232,8 @@ def set_user_state(
     user = connection.execute(select(User).where(User.id == user_id)).first()
     if user is None:
         raise NotFound(f"user {user_id}")
-    target = load_principal(connection, user_id) or Principal(user.id, user.username, Role(user.role))
+    target = load_principal(connection, user_id, include_disabled=True)
+    assert target is not None
     check_user_in_scope(actor, target)
     values: dict = {}
     if disabled is not None:
@@ -249,8 +250,6 @@ def set_user_state(
 
 def check_user_in_scope(actor: Principal, target: Principal) -> None:
     """Managers manage residents and managers of their own sites only."""
-    from server.services.errors import Forbidden
-
     if actor.is_admin:
         return
     if target.role not in (Role.RESIDENT, Role.MANAGER) or not target.site_ids or not target.site_ids <= actor.site_ids:
