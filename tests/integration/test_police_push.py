@@ -32,7 +32,6 @@ from server.storage.police import PolicePushItem
 from server.storage.registry import Device, Site
 from server.storage.watchlists import WatchlistEntry
 from tests.support.ports import free_port
-from tests.support.services import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 PLATFORM_ID = "11010500002000000001"
