@@ -25,6 +25,7 @@ from server.police.signing import (
 )
 from server.police.verify import main as verify_cli
 from server.storage.identity import IdentifierError
+from tests.conftest import REPO_ROOT
 
 CAMERA_ID = "11010500001320000001"  # Beijing centre, type 132 (camera), network 0
 TS = datetime(2026, 3, 1, 16, 30, 5, tzinfo=UTC)
@@ -143,3 +144,9 @@ def test_police_section_is_off_by_default_and_checks_the_link(tmp_path):
     path.write_text("police:\n  enabled: true\n  endpoint: x\n")
     with pytest.raises(ConfigError, match="police.endpoint"):
         load_settings(path)
+
+
+def test_example_police_section_loads():
+    settings = load_settings(REPO_ROOT / "configs" / "server" / "police.example.yaml").police
+    assert settings.enabled and settings.link_ready() and settings.export.key_required
+    assert [s.name for s in settings.push.subscriptions] == ["police-watchlist", "forced-doors"]
