@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -86,7 +87,7 @@ def read_rows(filename: str, data: bytes) -> Iterator[tuple[int, dict[str, str]]
 
         try:
             workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (InvalidFileException, OSError, KeyError, ValueError) as err:
+        except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as err:
             raise InvalidInput(f"{filename}: not a readable Excel workbook: {err}") from err
         rows = (list(values) for values in workbook.active.iter_rows(values_only=True))
     else:
