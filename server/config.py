@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from protocol.broker import BrokerSettings
 from server.police.settings import PoliceSettings
+from server.privacy.settings import PrivacySettings
 from server.security.settings import ProvisioningSettings, SecuritySettings, SyncSettings
 
 
@@ -98,6 +99,9 @@ class ServerSettings(BaseSettings):
     )
     sync: SyncSettings = Field(default_factory=SyncSettings, description="Gallery and allowlist sync to edges")
     police: PoliceSettings = Field(default_factory=PoliceSettings, description="Police link (off by default)")
+    privacy: PrivacySettings = Field(
+        default_factory=PrivacySettings, description="Retention per data class, erasure, audit anchoring"
+    )
 
 
     @classmethod

@@ -7,7 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class DataClass(StrEnum):
@@ -100,12 +100,12 @@ class RetentionSettings(BaseModel):
         default=DEFAULT_DAYS[DataClass.SECURITY_LOGS], description="Door states and rejected device messages"
     )
 
-    @model_validator(mode="after")
-    def _within_legal_bounds(self) -> RetentionSettings:
-        """Every class within its floor and ceiling."""
-        for data_class in DataClass:
-            check_retention(data_class, self.days(data_class))
-        return self
+    @field_validator("*")
+    @classmethod
+    def _within_legal_bounds(cls, value: int, info: ValidationInfo) -> int:
+        """Each class within its floor and ceiling."""
+        check_retention(DataClass(info.field_name), value)
+        return value
 
     def days(self, data_class: DataClass) -> int:
         """Configured days of one class."""
