@@ -20,6 +20,7 @@ from server.storage import (  # noqa: F401 - registers their tables
     enrolment,
     media,
     people,
+    police,
     privacy,
     registry,
     sync,
