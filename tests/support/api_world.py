@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -10,8 +11,9 @@ from sqlalchemy import insert
 
 from server.app import create_app
 from server.config import ServerSettings
+from server.security.passwords import hash_password
 from server.security.policy import Role
-from server.services.accounts import create_user
+from server.storage.accounts import User, UserSite
 from server.storage.people import Occupancy, Person, Vehicle, person_values, vehicle_values
 from server.storage.registry import Building, Gate, Room, Site, Unit
 from tests.support.ports import free_port
@@ -119,21 +121,37 @@ def populate(app) -> dict[str, object]:
             .returning(Vehicle.id)
         ).scalar_one()
         users = {
-            "admin": create_user(connection, "test", username="admin", password=PASSWORD, role=Role.ADMIN),
-            "manager": create_user(
-                connection, "test", username="manager", password=PASSWORD, role=Role.MANAGER, site_ids=["north"]
-            ),
-            "resident": create_user(
-                connection, "test", username="alice", password=PASSWORD, role=Role.RESIDENT, person_id="p-alice"
-            ),
-            "police": create_user(connection, "test", username="police", password=PASSWORD, role=Role.POLICE),
-            "device": create_user(connection, "test", username="device", password=PASSWORD, role=Role.DEVICE),
-            "spare": create_user(
-                connection, "test", username="spare", password=PASSWORD, role=Role.RESIDENT, person_id="p-bob"
-            ),
+            key: _insert_user(connection, username, role, person, sites)
+            for key, username, role, person, sites in (
+                ("admin", "admin", Role.ADMIN, None, ()),
+                ("manager", "manager", Role.MANAGER, None, ("north",)),
+                ("resident", "alice", Role.RESIDENT, "p-alice", ()),
+                ("police", "police", Role.POLICE, None, ()),
+                ("device", "device", Role.DEVICE, None, ()),
+                ("spare", "spare", Role.RESIDENT, "p-bob", ()),
+            )
         }
         ids["user_ids"] = users
     return ids
+
+
+@functools.cache
+def _password_hash() -> str:
+    """One argon2 hash of PASSWORD per test process (hashing costs ~0.3 s here)."""
+    return hash_password(PASSWORD)
+
+
+def _insert_user(connection, username: str, role: Role, person_id: str | None, sites: tuple[str, ...]) -> int:
+    """A user row with the shared password (create_user itself is tested through the API and the CLI)."""
+    user_id = connection.execute(
+        insert(User)
+        .values(username=username, password_hash=_password_hash(), role=role.value, person_id=person_id)
+        .returning(User.id)
+    )
+    user_id = user_id.scalar_one()
+    for site in sites:
+        connection.execute(insert(UserSite).values(user_id=user_id, site_id=site))
+    return user_id
 
 
 USERNAMES = {"admin": "admin", "manager": "manager", "resident": "alice", "police": "police", "device": "device"}
