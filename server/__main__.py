@@ -18,6 +18,10 @@ log = logging.getLogger("server")
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments and run the chosen command."""
     argv = sys.argv[1:] if argv is None else argv
+    if "privacy" in argv:
+        from server.privacy.cli import main as privacy_main
+
+        return privacy_main(argv, load_settings)
     if any(word in ADMIN_COMMANDS for word in argv):
         try:
             return admin_main(argv, load_settings)
