@@ -22,6 +22,7 @@ from server.api import (
     watchlists,
 )
 from server.api import police as police_api
+from server.api import privacy as privacy_api
 from server.api.deps import install_error_handlers
 from server.config import ServerSettings
 from server.live import LiveHub
@@ -36,6 +37,7 @@ def create_app(settings: ServerSettings, platform: Platform | None = None, servi
     platform = platform or build_platform(settings)
     services = services or build_services(settings, platform.engine)
     police = build_police(settings.police, platform.engine, services.keys.cipher)
+    retention = privacy_api.build_worker(settings, platform, services)
     hub = LiveHub()
     if platform.ingest is not None:
         platform.ingest.listeners.append(hub.publish)
@@ -48,9 +50,11 @@ def create_app(settings: ServerSettings, platform: Platform | None = None, servi
         platform.start()
         services.start()
         police.start()
+        retention.start()
         try:
             yield
         finally:
+            retention.stop()
             police.stop()
             services.stop()
             hub.unbind()
@@ -68,5 +72,7 @@ def create_app(settings: ServerSettings, platform: Platform | None = None, servi
         for router in module.ROUTERS:
             app.include_router(router)
     for router in police_api.ROUTERS:
+        app.include_router(router)
+    for router in privacy_api.ROUTERS:
         app.include_router(router)
     return app
