@@ -16,13 +16,27 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["live"])
 
 
+BEARER_SUBPROTOCOL = "sc.bearer"
+
+
+def offered_bearer(websocket: WebSocket) -> str | None:
+    """The token a browser offers as `Sec-WebSocket-Protocol: sc.bearer, <token>` (keeps it out of URLs and logs)."""
+    offered = [item.strip() for item in websocket.headers.get("sec-websocket-protocol", "").split(",")]
+    if len(offered) == 2 and offered[0] == BEARER_SUBPROTOCOL and offered[1]:
+        return offered[1]
+    return None
+
+
 def websocket_principal(websocket: WebSocket) -> Principal | None:
-    """The caller, from `Authorization: Bearer` or `?token=` (browsers cannot set headers on a WebSocket).
+    """The caller, from `Authorization: Bearer`, the `sc.bearer` subprotocol (browsers) or `?token=`.
 
     The token is an access token from /api/v1/auth/token; the role and sites are read from the database.
     """
     header = websocket.headers.get("authorization", "")
-    token = header[7:] if header.lower().startswith("bearer ") else websocket.query_params.get("token", "")
+    if header.lower().startswith("bearer "):
+        token = header[7:]
+    else:
+        token = offered_bearer(websocket) or websocket.query_params.get("token", "")
     if not token:
         return None
     services = websocket.app.state.services
@@ -46,7 +60,7 @@ async def live(websocket: WebSocket) -> None:
         return
     hub: LiveHub = websocket.app.state.live
     sites = websocket.query_params.getlist("site")
-    await websocket.accept()
+    await websocket.accept(subprotocol=BEARER_SUBPROTOCOL if offered_bearer(websocket) else None)
     subscription = hub.subscribe(principal, frozenset(sites) if sites else None)
 
     async def forward() -> None:
