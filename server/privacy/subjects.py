@@ -259,6 +259,14 @@ def erase_person(
     outgoing = erase_commands(
         connection, person.site_id, person_id, person_holders(connection, person.site_id, person_id), EraseScope.ALL
     )
+    request_id = uuid.uuid4()
+    append_audit(
+        connection,
+        actor,
+        "privacy.erase",
+        f"person:{person_id}",
+        {"request": str(request_id), "edges": len(outgoing)} | counts,
+    )
     retained = {
         "audit_entries": len(
             connection.execute(select(AuditEntry.id).where(AuditEntry.subject == f"person:{person_id}")).all()
@@ -269,7 +277,6 @@ def erase_person(
             ).all()
         ),
     }
-    request_id = uuid.uuid4()
     connection.execute(
         insert(SubjectRequest).values(
             id=request_id,
@@ -286,13 +293,6 @@ def erase_person(
                 "retained": retained,
             },
         )
-    )
-    append_audit(
-        connection,
-        actor,
-        "privacy.erase",
-        f"person:{person_id}",
-        {"request": str(request_id), "edges": len(outgoing)} | counts,
     )
     log.warning("person %s erased (request %s): %s; %d edges asked", person_id, request_id, counts, len(outgoing))
     return request_id, outgoing
