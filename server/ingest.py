@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from protocol import ProtocolError, decode
+from protocol import Message, ProtocolError, decode
 from protocol.broker import BrokerSettings, make_client
 from protocol.commands import CommandResult
 from protocol.device import Status, Telemetry
@@ -49,6 +49,7 @@ class Received:
     topic: str
     payload: bytes
     generation: int
+    decoded: Message | ProtocolError | None = None
 
 
 class IngestWorker:
@@ -130,8 +131,17 @@ class IngestWorker:
             log.warning("ingest worker disconnected: %s", reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Queue the message for the writer; never raise into the network loop."""
-        self._queue.put(Received(message.mid, message.qos, message.topic, bytes(message.payload), self._generation))
+        """Validate here (overlapping the writer's database round trips) and queue; never raise into the loop."""
+        payload = bytes(message.payload)
+        decoded: Message | ProtocolError | None
+        try:
+            decoded = decode(payload, message.topic)
+        except ProtocolError as err:
+            decoded = err
+        except Exception:  # noqa: BLE001 - the writer decodes again and reports it
+            log.exception("unexpected error decoding a message on %s", message.topic)
+            decoded = None
+        self._queue.put(Received(message.mid, message.qos, message.topic, payload, self._generation, decoded))
 
     def _take_batch(self) -> list[Received]:
         """Wait for one message, then gather more for up to the linger time."""
@@ -215,7 +225,7 @@ class IngestWorker:
         now = _now()
         for item in batch:
             try:
-                message = decode(item.payload, item.topic)
+                message = _decoded(item)
             except ProtocolError as err:
                 rows.rejected.append(rejected_row(item.topic, item.payload, err.reason, err.detail, now))
                 if count:
@@ -274,6 +284,15 @@ class IngestWorker:
             self.metrics.devices_online.set(self.store.count_online())
         except SQLAlchemyError as err:
             log.warning("cannot count online devices: %s", err.__class__.__name__)
+
+
+def _decoded(item: Received) -> Message:
+    """The message decoded on arrival, or decoded now; raises ProtocolError for bad input."""
+    if isinstance(item.decoded, Message):
+        return item.decoded
+    if isinstance(item.decoded, ProtocolError):
+        raise item.decoded
+    return decode(item.payload, item.topic)
 
 
 def _now() -> datetime:
