@@ -68,7 +68,7 @@ def verify_audit(connection: Connection, anchor: dict | None = None) -> ChainRep
     prune = _latest_prune(connection)
     expected_prev: str | None = GENESIS_HASH
     count, head_id, head_hash, anchor_seen = 0, None, None, False
-    rows = connection.execution_options(yield_per=2000).execute(select(table).order_by(table.c.id))
+    rows = connection.execute(select(table).order_by(table.c.id).execution_options(yield_per=2000))
     for entry in rows:
         if count == 0 and entry.prev_hash != GENESIS_HASH and prune is not None:
             # A prune under way leaves entries up to through_id; the one at through_id is checked below.

@@ -57,9 +57,8 @@ def key_usage(engine: Engine, cipher: FieldCipher) -> dict[str, dict[str, int]]:
         for column in ENCRYPTED_COLUMNS:
             counts: Counter = Counter()
             values = column.table.c[column.column]
-            for (blob,) in connection.execution_options(yield_per=5000).execute(
-                select(values).where(values.is_not(None))
-            ):
+            query = select(values).where(values.is_not(None)).execution_options(yield_per=5000)
+            for (blob,) in connection.execute(query):
                 counts[cipher.blob_key_id(bytes(blob)) or "legacy"] += 1
             usage[_name(column)] = dict(counts)
     return usage
