@@ -65,6 +65,12 @@ class BrokerFiles:
         if self.settings.reload == "pid_file":
             if self.settings.pid_file is None:
                 raise Unavailable("provisioning.pid_file is not set but reload is pid_file")
+            if not self.settings.pid_file.exists():
+                log.warning(
+                    "provisioning.pid_file %s is absent: the broker reads the files when it starts",
+                    self.settings.pid_file,
+                )
+                return
             try:
                 pid = int(self.settings.pid_file.read_text().strip())
                 os.kill(pid, signal.SIGHUP)
