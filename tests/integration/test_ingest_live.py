@@ -44,6 +44,7 @@ def test_events_and_alerts_reach_websocket_subscribers(mosquitto, tmp_path):
         with TestClient(app) as client:
             wait_until(app.state.platform.ingest.connected.is_set, 10, message="ingest connected")
             token = admin_headers(client)["Authorization"].removeprefix("Bearer ")
+            token = admin_headers(client)["Authorization"].removeprefix("Bearer ")
             with pytest.raises(WebSocketDisconnect), client.websocket_connect("/api/v1/live?token=wrong") as ws:
                 ws.receive_json()
             with client.websocket_connect(f"/api/v1/live?token={token}&site={group}") as ws:
