@@ -1,0 +1,182 @@
+"""Enrolment to erasure through the real broker and a running edge agent (`python -m edge`).
+
+Photos -> templates (edge.vision's enrolment code) -> encrypted store -> gallery sync to the agent -> the agent's
+answer stored by ingest -> confirmed; consent withdrawn -> erase command -> per-edge proof of erasure; an agent
+that lost its gallery reports version 0 and gets a full resync.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from edge.vision.gallery_store import EncryptedGalleryStore
+from server.app import create_app
+from tests.conftest import REPO_ROOT
+from tests.support.api_world import PASSWORD, api_settings, populate
+from tests.support.services import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def photos_of(shared_data: Path, count: int = 2) -> list[tuple[str, list[Path]]]:
+    """Persons of the shared data with their photos (a few each, some may be refused)."""
+    folders = sorted(p for p in (shared_data / "faces").iterdir() if p.is_dir())
+    return [(folder.name, sorted(folder.glob("*.jpg"))[:3]) for folder in folders[:count]]
+
+
+def start_agent(tmp_path: Path, port: int, key: str, data_dir: Path) -> subprocess.Popen:
+    config = {
+        "site": "north",
+        "device": "edge-1",
+        "data_dir": str(data_dir),
+        "broker": {"port": port, "keepalive_s": 5},
+        "doors": [{"id": "door-1", "pulse_ms": 500}],
+        "gates": [{"id": "g1", "door": "door-1"}],
+        "faces": {"gallery_file": "gallery.bin", "key_env": "SC_TEST_GALLERY_KEY"},
+        "telemetry": {"interval_s": 0.5},
+    }
+    path = tmp_path / "edge.yaml"
+    path.write_text(yaml.safe_dump(config))
+    log = open(tmp_path / "edge.log", "ab")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge", "--config", str(path)],
+        cwd=REPO_ROOT,
+        env=os.environ | {"SC_TEST_GALLERY_KEY": key},
+        stdout=log,
+        stderr=log,
+    )
+
+
+def stop_agent(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tmp_path, shared_data):
+    key = base64.b64encode(os.urandom(32)).decode()
+    data_dir = tmp_path / "edge-data"
+    app = create_app(
+        api_settings(
+            f"sqlite:///{tmp_path}/sc.db",
+            broker_port=mosquitto.port,
+            ingest={"group": f"g{os.getpid()}x", "client_id": f"ingest-enrol-{os.getpid()}"},
+        )
+    )
+    populate(app)
+    agent = None
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "manager", "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        device = client.post("/api/v1/devices", headers=headers, json={"site_id": "north", "code": "edge-1"})
+        assert device.status_code == 201
+        device_id = device.json()["device_id"]
+
+        def sync_state() -> dict:
+            return client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
+
+        agent = start_agent(tmp_path, mosquitto.port, key, data_dir)
+        try:
+            wait_until(lambda: sync_state()["allowlist"]["in_sync"], 30, interval=0.3, message="allowlist synced")
+
+            (first_name, first_photos), (second_name, second_photos) = photos_of(shared_data)
+            consent = {"given_by": "Alice", "notice_version": "2026-01", "channel": "in_person"}
+            refused = client.post(
+                "/api/v1/persons/p-alice/face",
+                headers=headers,
+                files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in first_photos],
+            )
+            assert refused.status_code == 409, "no templates without a face consent"
+            assert (
+                client.post("/api/v1/persons/p-alice/consents/face", headers=headers, json=consent).status_code == 201
+            )
+            enrolled = client.post(
+                "/api/v1/persons/p-alice/face",
+                headers=headers,
+                files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in first_photos],
+            )
+            assert enrolled.status_code == 201, enrolled.text
+            alice_templates = enrolled.json()["templates"]
+            assert alice_templates >= 1, enrolled.json()
+
+            wait_until(
+                lambda: sync_state()["gallery"]["in_sync"] and sync_state()["gallery"]["current"] >= 1,
+                30,
+                interval=0.3,
+                message="gallery confirmed by the agent",
+            )
+            version, templates = EncryptedGalleryStore(data_dir / "gallery.bin", base64.b64decode(key)).load()
+            assert version == sync_state()["gallery"]["current"]
+            assert {t.person_id for t in templates} == {"p-alice"} and len(templates) == alice_templates
+
+            dave = {
+                "given_by": "Dave",
+                "notice_version": "2026-01",
+                "channel": "app",
+                "subject_birth_date": "1980-02-03",
+            }
+            assert client.post("/api/v1/persons/p-dave/consents/face", headers=headers, json=dave).status_code == 201
+            second = client.post(
+                "/api/v1/persons/p-dave/face",
+                headers=headers,
+                files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in second_photos],
+            )
+            assert second.status_code == 201 and second.json()["templates"] >= 1, second.text
+            wait_until(
+                lambda: sync_state()["gallery"]["in_sync"] and sync_state()["gallery"]["current"] >= 2,
+                30,
+                interval=0.3,
+                message="increment confirmed",
+            )
+            _, templates = EncryptedGalleryStore(data_dir / "gallery.bin", base64.b64decode(key)).load()
+            assert {t.person_id for t in templates} == {"p-alice", "p-dave"}
+
+            withdrawn = client.delete("/api/v1/persons/p-alice/consents/face", headers=headers)
+            assert withdrawn.status_code == 202 and withdrawn.json()["erase_sent_to"] == ["edge-1"]
+
+            def face() -> dict:
+                return client.get("/api/v1/persons/p-alice/face", headers=headers).json()
+
+            pending = face()
+            assert pending["templates"] == 0 and pending["consent"] is None
+            wait_until(lambda: face()["erasure_complete"], 30, interval=0.3, message="erasure confirmed")
+            [proof] = face()["erasures"]
+            assert proof["device"] == "edge-1" and proof["confirmed"] and proof["templates_erased"] == alice_templates
+            wait_until(lambda: sync_state()["gallery"]["in_sync"], 30, interval=0.3, message="in sync after erase")
+            _, templates = EncryptedGalleryStore(data_dir / "gallery.bin", base64.b64decode(key)).load()
+            assert {t.person_id for t in templates} == {"p-dave"}
+            again = client.post(
+                "/api/v1/persons/p-alice/face",
+                headers=headers,
+                files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in first_photos],
+            )
+            assert again.status_code == 409, "withdrawn consent: no new templates"
+
+            # The agent loses its gallery (disk replaced): it comes back at version 0 and gets everything again.
+            stop_agent(agent)
+            (data_dir / "gallery.bin").unlink()
+            agent = start_agent(tmp_path, mosquitto.port, key, data_dir)
+            wait_until(
+                lambda: sync_state()["gallery"]["reported"] == 0,
+                30,
+                interval=0.2,
+                message="agent reports an empty gallery",
+            )
+            wait_until(lambda: sync_state()["gallery"]["in_sync"], 30, interval=0.3, message="full resync")
+            _, templates = EncryptedGalleryStore(data_dir / "gallery.bin", base64.b64decode(key)).load()
+            assert {t.person_id for t in templates} == {"p-dave"}
+            assert client.post(f"/api/v1/devices/{device_id}/resync", headers=headers).status_code == 202
+        finally:
+            if agent is not None:
+                stop_agent(agent)
