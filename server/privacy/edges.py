@@ -21,7 +21,7 @@ Outgoing = list[tuple[str, str, Command]]
 
 
 def gallery_holders(connection: Connection, site_id: str) -> set[str]:
-    """Devices of a site that were sent, or report holding, a face gallery."""
+    """Devices of a site that were sent a face gallery, confirmed one, or report holding one."""
     synced = connection.execute(
         select(Device.code)
         .join(DeviceSync, DeviceSync.device_id == Device.id)
@@ -30,7 +30,12 @@ def gallery_holders(connection: Connection, site_id: str) -> set[str]:
     reporting = connection.execute(
         select(DeviceState.device).where(DeviceState.site == site_id, DeviceState.gallery_version > 0)
     ).scalars()
-    return set(synced) | set(reporting)
+    confirmed = connection.execute(
+        select(CommandResultRow.device)
+        .where(CommandResultRow.site == site_id, CommandResultRow.command == "gallery-sync", CommandResultRow.ok)
+        .distinct()
+    ).scalars()
+    return set(synced) | set(reporting) | set(confirmed)
 
 
 def person_holders(connection: Connection, site_id: str, person_id: str) -> set[str]:
