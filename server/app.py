@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from server.api import (
     auth,
+    dashboard,
     devices,
     enrolment,
     events,
@@ -30,6 +31,7 @@ from server.platform import Platform, build_platform
 from server.police.runtime import build_police
 from server.services.alerts import live_row
 from server.services.container import Services, build_services
+from server.web import install_web
 
 
 def create_app(settings: ServerSettings, platform: Platform | None = None, services: Services | None = None) -> FastAPI:
@@ -75,4 +77,7 @@ def create_app(settings: ServerSettings, platform: Platform | None = None, servi
         app.include_router(router)
     for router in privacy_api.ROUTERS:
         app.include_router(router)
+    for router in dashboard.ROUTERS:
+        app.include_router(router)
+    install_web(app)
     return app
