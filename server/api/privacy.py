@@ -127,7 +127,7 @@ def export(person_id: str, tx: Tx, services: ServicesDep, caller: Caller) -> Res
 def erase(person_id: str, body: EraseIn, services: ServicesDep, caller: Caller) -> dict[str, Any]:
     """Erase a person here now and on every edge; the certificate is issued once every edge confirmed."""
     if body.confirm != person_id:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "confirm: must repeat the person id")
+        raise HTTPException(422, "confirm: must repeat the person id")
     privacy = services.settings.privacy
     with services.engine.begin() as tx:
         _subject(tx, caller, person_id)
