@@ -103,7 +103,11 @@ def test_pipl_art26_public_security_camera_data_is_withheld_from_access_control_
         world.client.post("/api/v1/privacy/cameras", json=camera, headers=world.headers["manager"]).status_code == 403
     )
     assert world.client.post("/api/v1/privacy/cameras", json=camera, headers=world.headers["admin"]).status_code == 201
-    window = {"site_id": "north", "since": (now - timedelta(hours=1)).isoformat(), "until": (now + timedelta(minutes=1)).isoformat()}
+    window = {
+        "site_id": "north",
+        "since": (now - timedelta(hours=1)).isoformat(),
+        "until": (now + timedelta(minutes=1)).isoformat(),
+    }
     found = world.client.get("/api/v1/privacy/events", params=window, headers=world.headers["manager"])
     assert found.status_code == 200 and [e["device"] for e in found.json()] == ["gate-1"]
     report = world.client.get("/api/v1/privacy/report", headers=world.headers["manager"]).json()
