@@ -11,6 +11,7 @@ SC.ready(async function () {
     return;
   }
   const path = "/persons/" + encodeURIComponent(personId);
+  let justWithdrawn = false;
 
   function erasureList(status) {
     if (!status.erasures.length) return null;
@@ -32,7 +33,7 @@ SC.ready(async function () {
       lines.push(SC.el("p", { id: "face-state", dataset: { state: "consented" }, text: SC.t("face.consented_at", { when: SC.fmtTime(status.consent.granted_at), templates: status.templates }) }));
     } else {
       lines.push(SC.el("p", { id: "face-state", dataset: { state: "none" }, text: SC.t("face.no_consent", { templates: status.templates }) }));
-      if (status.templates === 0 && status.erasures.length) {
+      if (status.templates === 0 && (status.erasures.length || justWithdrawn)) {
         lines.push(SC.el("p", { class: "sc-ok", id: "face-gone", text: status.erasure_complete ? SC.t("face.gone_everywhere") : SC.t("face.gone_here") }));
       }
     }
@@ -61,6 +62,7 @@ SC.ready(async function () {
     if (!window.confirm(SC.t("face.confirm_withdraw"))) return;
     try {
       const result = await SC.api(path + "/consents/face", { method: "DELETE" });
+      justWithdrawn = true;
       SC.flash(SC.t("face.withdrawn", { edges: result.erase_sent_to.length }), "ok");
       let status = await load();
       for (let i = 0; i < 10 && !status.erasure_complete; i++) {

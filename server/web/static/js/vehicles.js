@@ -9,7 +9,7 @@ SC.ready(async function () {
       { label: SC.t("col.plate"), value: (v) => v.plate },
       { label: SC.t("col.colour"), value: (v) => SC.label("colour", v.colour) },
       { label: SC.t("col.site"), value: (v) => v.site_id },
-      { label: SC.t("col.owner"), value: (v) => v.owner_id },
+      ...(SC.isStaff() ? [{ label: SC.t("col.owner"), value: (v) => v.owner_id }] : []),
       {
         label: "",
         value: (v) => SC.el("button", { type: "button", class: "sc-danger", text: SC.t("action.delete"), on: { click: () => remove(v) } }),
