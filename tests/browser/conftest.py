@@ -46,8 +46,17 @@ def screenshot_dir() -> Path:
     return path
 
 
+@pytest.fixture()
+def chromium(chromium_session: Browser) -> Browser:
+    """The session's browser on a blank page with an empty console log, left on a blank page after the test."""
+    chromium_session.driver.get("about:blank")
+    chromium_session.console_errors()
+    yield chromium_session
+    chromium_session.driver.get("about:blank")
+
+
 @pytest.fixture(scope="session")
-def chromium(tmp_path_factory) -> Browser:
+def chromium_session(tmp_path_factory) -> Browser:
     """One headless Chromium for the session (each test's server is its own origin, so sessions do not mix).
 
     A missing chromium or chromedriver skips locally and fails in CI, like the services in tests/conftest.py.

@@ -29,7 +29,12 @@ RESIDENTS_CSV = "name,phone,id_number,building,unit,room\n张三,13800000001,,1,
 def community(mosquitto, tmp_path):
     """The API world with ingest on the test broker, served on a real port, and a card gate at north/g1."""
     group = f"ui-{uuid.uuid4().hex[:8]}"
-    settings = api_settings(f"sqlite:///{tmp_path}/sc.db", mosquitto.port, ingest={"client_id": group, "group": group})
+    settings = api_settings(
+        f"sqlite:///{tmp_path}/sc.db",
+        mosquitto.port,
+        ingest={"client_id": group, "group": group},
+        privacy={"audit_anchor_file": str(tmp_path / "audit-anchor.json")},
+    )
     app, world = build_world(settings)
     publisher = edge_publisher(mosquitto.port, tmp_path, site="north", device="gate-1")
     allowlist = {
@@ -182,7 +187,8 @@ def test_manager_sees_a_passage_live_and_every_page(chromium, community, screens
     # The retention compliance report.
     browser.open("/ui/compliance")
     browser.wait(lambda: browser.all("#compliance-classes tbody tr"), message="report")
-    assert "人脸模板" in browser.text("#compliance-classes") and "审计日志链" in browser.text("#compliance-other")
+    assert "人脸模板" in browser.text("#compliance-classes") and "审计日志链完整" in browser.text("#compliance-other")
+    assert browser.text("#compliance-verdict").startswith("合规")
     browser.shot(screenshot_dir, "manager-compliance")
 
     # English, the same live page.

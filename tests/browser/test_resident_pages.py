@@ -86,6 +86,10 @@ def test_resident_pages(chromium, resident_site, screenshot_dir):
     services = app.state.services
     browser = chromium
     browser.base = server.url
+    browser.open("/ui/login", wait=False)
+    browser.wait(lambda: browser.css("#login-form").is_displayed(), message="login form")
+    assert "用户名" in browser.text("#login-form")
+    browser.shot(screenshot_dir, "login")
     browser.login("alice", PASSWORD)
 
     # Home: the own access history, and a navigation for residents only.

@@ -30,7 +30,7 @@ SC.ready(async function () {
       SC.el("td", { text: SC.label("kind", event.kind) }),
       SC.el("td", { text: detail }),
       SC.el("td", { text: alarm ? SC.t("live.alarm") : SC.label("result", event.result) }),
-      SC.el("td", { text: identity(event) })
+      SC.el("td", { text: alarm ? "—" : identity(event) })
     );
     if (live) rows.prepend(row);
     else rows.append(row);
@@ -40,9 +40,20 @@ SC.ready(async function () {
   const recent = await SC.api("/events" + SC.query({ limit: 20 }));
   recent.items.forEach((event) => addRow({ type: "event", event: event }, false));
 
+  function retry() {
+    setState("disconnected");
+    setTimeout(connect, backoff);
+    backoff = Math.min(backoff * 2, 30000);
+  }
+
   async function connect() {
     setState("connecting");
-    await SC.refresh(); // a fresh access token: the socket outlives requests
+    try {
+      await SC.refresh(); // a fresh access token: the socket outlives requests
+    } catch (err) {
+      retry(); // the server is unreachable: try again later
+      return;
+    }
     const session = SC.session();
     if (!session) return;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
@@ -56,11 +67,7 @@ SC.ready(async function () {
         addRow(item, true);
       }
     });
-    socket.addEventListener("close", () => {
-      setState("disconnected");
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, 30000);
-    });
+    socket.addEventListener("close", retry);
   }
   connect();
 });
