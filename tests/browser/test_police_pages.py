@@ -96,6 +96,19 @@ def test_police_pages(chromium, police_site, screenshot_dir):
     assert states == {"A2026-001": "已批准", "A2026-002": "待审批"}
     browser.shot(screenshot_dir, "police-authorisations")
 
+    # File a new request from the form: it waits for a second person's approval.
+    browser.css("details summary").click()
+    for name, value in (
+        ("case_number", "A2026-003"),
+        ("legal_basis", "刑诉法"),
+        ("purpose", "核实"),
+        ("plates", "京A12345"),
+    ):
+        browser.fill(f"#auth-form input[name={name}]", value)
+    browser.css("#auth-form button[type=submit]").click()
+    browser.wait(lambda: browser.all("tr[data-case='A2026-003'] .auth-state"), message="new request listed")
+    assert browser.css("tr[data-case='A2026-003'] .auth-state").text == "待审批"
+
     # Search inside the approved authorisation: Alice's two passages, nobody else's.
     browser.css("tr[data-case='A2026-001'] a").click()
     browser.wait_ready()
