@@ -6,12 +6,13 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError, SQLAlchemyError
 
 from server.ingest_rows import BatchRows
 from server.metrics import Metrics
+from server.storage.bulk import bulk_insert
 from server.storage.models import CommandResultRow, DeviceState, Event, RejectedMessage
 from server.timeseries import Point, TimeSeriesStore
 
@@ -45,9 +46,6 @@ class BatchStore:
         self.timeseries = timeseries
         self.metrics = metrics
         self.dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert_event = self.dialect.insert(Event).on_conflict_do_nothing(index_elements=["event_id"])
-        self._insert_event = self._insert_event.returning(Event.event_id)
-        self._insert_result = self.dialect.insert(CommandResultRow).on_conflict_do_nothing(index_elements=["event_id"])
 
     @property
     def transactional_timeseries(self) -> bool:
@@ -71,12 +69,14 @@ class BatchStore:
         """The statements of one batch."""
         inserted: set[str] = set()
         if rows.events:
-            result = connection.execute(self._insert_event, unique_by_event_id(rows.events))
-            inserted = {str(event_id) for event_id in result.scalars()}
+            events = unique_by_event_id(rows.events)
+            new = bulk_insert(connection, Event.__table__, events, conflict_column="event_id", returning="event_id")
+            inserted = {str(event_id) for event_id in new}
         if rows.rejected:
-            connection.execute(insert(RejectedMessage), rows.rejected)
+            bulk_insert(connection, RejectedMessage.__table__, rows.rejected)
         if rows.results:
-            connection.execute(self._insert_result, unique_by_event_id(rows.results))
+            results = unique_by_event_id(rows.results)
+            bulk_insert(connection, CommandResultRow.__table__, results, conflict_column="event_id")
         for key in sorted(rows.device_states):  # one order everywhere: concurrent workers cannot deadlock
             self._upsert_device_state(connection, rows.device_states[key])
         if self.transactional_timeseries:

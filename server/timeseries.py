@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, delete, select
 
 from server.metrics import Metrics
+from server.storage.bulk import bulk_insert
 from server.storage.models import TimeSeriesPoint
 from server.timeseries_retention import (
     ensure_retention_v1,
@@ -100,10 +101,10 @@ class SqlTimeSeries:
             return
         rows = [{"measurement": p.measurement, "ts": p.ts, "tags": p.tags, "fields": p.fields} for p in points]
         if connection is not None:
-            connection.execute(insert(TimeSeriesPoint), rows)
+            bulk_insert(connection, TimeSeriesPoint.__table__, rows)
         else:
             with self.engine.begin() as own:
-                own.execute(insert(TimeSeriesPoint), rows)
+                bulk_insert(own, TimeSeriesPoint.__table__, rows)
         self.metrics.ts_points.inc(len(points))
 
     def count(self, measurement: str, since: datetime, until: datetime, tags: dict[str, str] | None = None) -> float:
