@@ -6,7 +6,7 @@ SC.ready(async function () {
     const columns = [
       { label: SC.t("col.site"), value: (d) => d.site },
       { label: SC.t("col.device"), value: (d) => d.device },
-      { label: SC.t("col.name"), value: (d) => d.name },
+      { label: SC.t("col.device_name"), value: (d) => d.name },
       {
         label: SC.t("col.state"),
         value: (d) => SC.el("span", { class: "sc-badge", dataset: { state: d.online ? "connected" : "disconnected" }, text: SC.t(d.online ? "devices.online" : "devices.offline") }),

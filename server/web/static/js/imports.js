@@ -23,7 +23,7 @@ SC.ready(async function () {
         SC.table(
           [
             { label: SC.t("import.line"), value: (e) => String(e.line), class: "sc-num" },
-            { label: SC.t("import.field"), value: (e) => e.field },
+            { label: SC.t("import.field"), value: (e) => SC.label("import_field", e.field) },
             { label: SC.t("import.message"), value: (e) => e.message },
           ],
           report.errors,
