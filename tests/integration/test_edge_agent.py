@@ -88,8 +88,14 @@ def _config(port: int, data_dir: Path, **extra) -> dict:
 
 
 def _pending_event_ids(path: Path) -> list[str]:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return [row[0] for row in db.execute("SELECT event_id FROM outbox ORDER BY id")]
+    """Event ids still in the agent's outbox (none while the agent has not created its table yet)."""
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return [row[0] for row in db.execute("SELECT event_id FROM outbox ORDER BY id")]
+    except sqlite3.OperationalError as err:
+        if "no such table" in str(err):
+            return []
+        raise
 
 
 def _run_agent(config_path: Path, log_path: Path) -> subprocess.Popen:

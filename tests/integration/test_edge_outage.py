@@ -17,15 +17,12 @@ from tests.support.services import Mosquitto, ServiceUnavailable, wait_until
 
 pytestmark = pytest.mark.integration
 TOTAL = 10_000
-# Started as root, mosquitto drops to user "mosquitto", which cannot write its database into pytest's private
-# temp folders: persistence then fails silently. Keeping the user makes the broker's persistence real.
-KEEP_USER = "user root\n" if os.geteuid() == 0 else ""
 
 
 @pytest.fixture()
 def durable_mosquitto(tmp_path):
     """A broker of the test's own whose persistence (autosave every second) really writes to disk."""
-    broker = Mosquitto(tmp_path / "mosquitto", extra_config=KEEP_USER)
+    broker = Mosquitto(tmp_path / "mosquitto")
     try:
         broker.start()
     except ServiceUnavailable as err:
