@@ -17,6 +17,7 @@ from server.privacy.audit_chain import SYSTEM_ACTOR, prune_audit, verify_and_anc
 from server.privacy.classes import ROW_SETS, RowSet
 from server.privacy.edges import Send, erase_commands, gallery_holders, retention_commands, send_all
 from server.privacy.settings import DataClass, PrivacySettings
+from server.services.sync import record_change
 from server.storage.audit import append_audit
 from server.storage.enrolment import FaceTemplate
 from server.storage.media import Snapshot
@@ -47,6 +48,7 @@ class RunResult:
     timeseries: str = ""
     audit_chain_ok: bool = True
     errors: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON form."""
@@ -58,6 +60,7 @@ class RunResult:
             "timeseries": self.timeseries,
             "audit_chain_ok": self.audit_chain_ok,
             "errors": list(self.errors),
+            "seconds": dict(self.seconds),
         }
 
 
@@ -126,12 +129,14 @@ class RetentionEnforcer:
         return result
 
     def _guarded(self, result: RunResult, name: str, step: Callable[[], object]) -> None:
-        """Run one step; a failure is recorded and the other classes still run."""
+        """Run one step (timed); a failure is recorded and the other classes still run."""
+        started = time.monotonic()
         try:
             step()
         except Exception as err:  # noqa: BLE001 - one failing class must not stop the others
             log.exception("retention step %s failed", name)
             result.errors.append(f"{name}: {type(err).__name__}: {err}"[:500])
+        result.seconds[name] = round(result.seconds.get(name, 0.0) + time.monotonic() - started, 3)
 
     @staticmethod
     def _count(result: RunResult, name: str, count: int) -> None:
@@ -143,23 +148,25 @@ class RetentionEnforcer:
             time.sleep(self.settings.batch_pause_ms / 1000)
 
     def _purge_set(self, row_set: RowSet, cutoff: datetime, now: datetime, result: RunResult) -> None:
-        """Delete a row set's expired rows in key order, one short transaction per batch."""
+        """Delete a row set's expired rows in key order, one short statement and transaction per batch."""
         if row_set.table is Snapshot.__table__:
             self._purge_snapshots(cutoff, now, result)
             return
         table, key = row_set.table, row_set.table.primary_key.columns.values()[0]
         last = None
         while True:
+            after = row_set.expired(cutoff) if last is None else and_(key > last, row_set.expired(cutoff))
             with self.engine.begin() as connection:
-                query = select(key).where(row_set.expired(cutoff)).order_by(key).limit(self.settings.batch_size)
-                keys = connection.execute(query if last is None else query.where(key > last)).scalars().all()
-                if not keys:
-                    return
-                removed = connection.execute(
-                    delete(table).where(key >= keys[0], key <= keys[-1], row_set.expired(cutoff))
-                ).rowcount
+                # The batch's last key: one row back, then one ranged delete (both walk the primary key).
+                bound = connection.execute(
+                    select(key).where(after).order_by(key).offset(self.settings.batch_size - 1).limit(1)
+                ).scalar()
+                scope = after if bound is None else and_(after, key <= bound)
+                removed = connection.execute(delete(table).where(scope)).rowcount
             self._count(result, row_set.name, removed)
-            last = keys[-1]
+            if bound is None:
+                return
+            last = bound
             self._pause()
 
     def _purge_snapshots(self, cutoff: datetime, now: datetime, result: RunResult) -> None:
@@ -187,8 +194,6 @@ class RetentionEnforcer:
 
     def _expire_templates(self, now: datetime, result: RunResult) -> None:
         """Templates whose consent was withdrawn, whose person was erased, or who left more than N days ago."""
-        from server.services.sync import record_change
-
         grace = timedelta(days=self.settings.retention.days(DataClass.FACE_TEMPLATES))
         staying = exists().where(
             Occupancy.person_id == Person.id, or_(Occupancy.until.is_(None), Occupancy.until > now - grace)

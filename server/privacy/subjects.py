@@ -18,6 +18,7 @@ from server.privacy.audit_chain import SYSTEM_ACTOR
 from server.privacy.edges import Outgoing, erase_commands, person_holders
 from server.privacy.purpose import check_purpose
 from server.privacy.retention import remove_snapshot_file, resolve_snapshot
+from server.services.sync import record_change
 from server.storage.accounts import User
 from server.storage.audit import AuditEntry, append_audit
 from server.storage.crypto import FieldCipher
@@ -213,8 +214,6 @@ def erase_person(
     connection: Connection, snapshot_root: Path, person_id: str, actor: str, events_policy: str
 ) -> tuple[uuid.UUID, Outgoing]:
     """Erase a person here and queue ErasePerson(all) for every edge that may hold them; returns the commands."""
-    from server.services.sync import record_change
-
     person = _person(connection, person_id)
     plates = _plates(connection, person_id)
     condition = _events_filter(person, plates)
