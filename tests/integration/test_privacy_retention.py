@@ -144,3 +144,67 @@ def test_report_shows_classes_over_their_limit_until_a_run_fixes_them(engine, wo
     assert after["edges"]["north/gate-1"]["retention_outstanding"] == 1
     oldest = {line["class"]: line.get("oldest_age_days") for line in after["classes"]}
     assert oldest["resident_access_events"] == pytest.approx(8, abs=0.01)
+
+
+def test_pipl_art28_29_withdrawn_face_consent_takes_the_templates_here_and_on_the_edges(engine, world, tmp_path):
+    from sqlalchemy import update
+
+    from server.storage.people import Consent
+
+    with engine.begin() as connection:
+        connection.execute(update(Consent).where(Consent.person_id == ALICE).values(withdrawn_at=world.now))
+    sent = []
+    result = RetentionEnforcer(
+        engine, _settings(tmp_path, face_templates=30), send=lambda *args: sent.append(args), clock=lambda: world.now
+    ).run("test")
+    assert result.deleted["face_templates"] == 2  # Alice withdrew, Bob left 40 days ago
+    with engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(FaceTemplate)).scalar() == 0
+    assert sorted(command.person_id for command, _, _ in sent if isinstance(command, ErasePerson)) == [ALICE, BOB]
+
+
+def test_csl_art21_security_logs_stay_for_180_days_and_go_after(engine, world, tmp_path):
+    result = RetentionEnforcer(engine, _settings(tmp_path), clock=lambda: world.now).run("test")
+    remaining = _remaining_events(engine, world)
+    assert "door-new" in remaining and "door-old" not in remaining  # 100 days kept, 200 days purged
+    assert result.deleted["rejected_messages"] == 1  # the 190-day one; the 20-day one stays
+
+
+def test_face_measures_2025_filing_counts_a_person_once_across_sites(engine, world, tmp_path):
+    from sqlalchemy import insert
+
+    from server.privacy.filing import face_subjects
+    from server.services.edge_lists import encrypt_vector
+    from server.storage.people import Consent, Person, person_values
+    from server.storage.registry import Site
+    from tests.support.privacy_world import ALICE_ID, new_cipher
+
+    cipher = new_cipher()
+    with engine.begin() as connection:
+        assert face_subjects(connection) == 2
+        connection.execute(insert(Site).values(id="south", name="South"))
+        for person_id, id_number in (("p-alice-south", ALICE_ID), ("p-eve", None)):
+            connection.execute(
+                insert(Person).values(
+                    person_values(
+                        cipher, person_id=person_id, site_id="south", kind="resident", name="x", id_number=id_number
+                    )
+                )
+            )
+            consent = connection.execute(
+                insert(Consent).values(person_id=person_id, purpose="face", evidence="{}").returning(Consent.id)
+            ).scalar_one()
+            connection.execute(
+                insert(FaceTemplate).values(
+                    template_id=f"t-{person_id}",
+                    person_id=person_id,
+                    consent_id=consent,
+                    vector_enc=encrypt_vector(cipher, [0.1] * 128),
+                )
+            )
+        # Alice's ID number hashes differently under another lookup key: register her with the world's key.
+        alice_hash = connection.execute(select(Person.id_number_hash).where(Person.id == ALICE)).scalar_one()
+        connection.execute(
+            Person.__table__.update().where(Person.id == "p-alice-south").values(id_number_hash=alice_hash)
+        )
+        assert face_subjects(connection) == 3, "Alice at two sites counts once; Eve is new"
