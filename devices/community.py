@@ -192,6 +192,7 @@ class Community:
         def at(hour: float) -> datetime:
             return datetime.combine(day, time(0), self.tz) + timedelta(seconds=round(hour * 3600))
 
+        held = False
         for resident in self.residents:
             layout = rng.choice(self.gates)
             leave, back = at(rng.uniform(7, 9.5)), at(rng.uniform(17, 21))
@@ -222,7 +223,8 @@ class Community:
             out_method = "face" if resident.face and rng.random() < 0.7 else "card"
             items.append(self._person(leave, layout, layout.door_out, out_method, resident, rng))
             in_method = rng.choice(["face", "card", "pin"] if resident.face else ["card", "pin"])
-            behaviour = "hold" if rng.random() < 0.05 else "walk"
+            held = held or any(item.behaviour == "hold" for item in items)
+            behaviour = "hold" if not held or rng.random() < 0.05 else "walk"  # at least one door held open a day
             items.append(self._person(back, layout, layout.door_in, in_method, resident, rng, behaviour))
         for n in range(1, self.visitors + 1):
             layout = rng.choice(self.gates)
@@ -349,7 +351,7 @@ class SimulatedGate:
                     SimulatedSensor(door, clock=clock.monotonic),
                     SimulatedCardReader(door),
                     SimulatedKeypad(door),
-                    SceneCamera(*camera_size, clock=clock, noise=0),
+                    SceneCamera(*camera_size, clock=clock, noise=0, idle_frames=False),
                 )
         self._waiting: dict[str, list[tuple[str, float]]] = {door: [] for door in self.doors}
         self._actions: list[_Action] = []

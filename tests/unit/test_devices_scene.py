@@ -132,3 +132,21 @@ def test_simulated_gate_opens_the_door_only_after_release():
     clock.advance(3.0)
     hardware.physics()
     assert not door.sensor.active
+
+
+def test_every_signed_pass_on_a_scene_frame_decodes():
+    """Forty real pass tokens held up in the scene all decode on the first frame (no retry needed)."""
+    from datetime import UTC, timedelta
+
+    from edge.access.qr_pass import PassSigner, VisitorPass, generate_private_key
+
+    signer, reader = PassSigner(generate_private_key(), "k1"), QrReader()
+    start = datetime(2025, 6, 2, tzinfo=UTC)
+    misses = []
+    for n in range(40):
+        token = signer.issue(VisitorPass(f"visit-{n}", "demo", ("gate-2",), start, start + timedelta(hours=3)))
+        camera = SceneCamera(640, 480, seed=n)
+        camera.show_qr(token, 1.0)
+        if reader.decode(camera.read()) != [token]:
+            misses.append(n)
+    assert misses == []
