@@ -59,12 +59,25 @@ _COLOUR_MASKS = (
 
 
 def order_corners(points: np.ndarray) -> np.ndarray:
-    """Order four points as top-left, top-right, bottom-right, bottom-left."""
+    """Order the four corners of a convex quadrilateral as top-left, top-right, bottom-right, bottom-left.
+
+    The two longer opposite edges are the plate's top and bottom (the upper one is the top), so the order
+    holds for plates tilted past 45 degrees and for strong perspective, where sorting by y alone swaps corners.
+    """
     points = points.reshape(4, 2).astype(np.float32)
-    by_y = points[np.argsort(points[:, 1])]
-    top = by_y[:2][np.argsort(by_y[:2, 0])]
-    bottom = by_y[2:][np.argsort(by_y[2:, 0])]
-    return np.array([top[0], top[1], bottom[1], bottom[0]], dtype=np.float32)
+    centre = points.mean(axis=0)
+    angles = np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0])
+    cyclic = points[np.argsort(angles)]  # clockwise on screen (y grows downwards)
+    lengths = [float(np.linalg.norm(cyclic[(k + 1) % 4] - cyclic[k])) for k in range(4)]
+    # edges k and k+2 are opposite: pick the pair that is longer together
+    first = 0 if lengths[0] + lengths[2] >= lengths[1] + lengths[3] else 1
+    pairs = [(first, (first + 1) % 4), ((first + 2) % 4, (first + 3) % 4)]
+    top_pair = min(pairs, key=lambda pair: float(cyclic[pair[0], 1] + cyclic[pair[1], 1]))
+    start, end = top_pair
+    # clockwise order runs left to right along the top edge: start is top-left, end is top-right
+    tl, tr = cyclic[start], cyclic[end]
+    br, bl = cyclic[(end + 1) % 4], cyclic[(end + 2) % 4]
+    return np.array([tl, tr, br, bl], dtype=np.float32)
 
 
 def quad_size(corners: np.ndarray) -> tuple[float, float]:
@@ -197,3 +210,54 @@ def locate_plates(frame_bgr: np.ndarray, config: LocateConfig | None = None) -> 
         if len(kept) >= config.max_candidates:
             break
     return kept
+
+
+def turned_corners(corners: np.ndarray) -> np.ndarray:
+    """The same quadrilateral read a quarter turn round: its short edges become top and bottom.
+
+    A plate seen from the side can look taller than wide; then the long edges are its sides.
+    """
+    tl, tr, br, bl = corners
+    if float(tr[1] + br[1]) <= float(bl[1] + tl[1]):
+        return np.array([tr, br, bl, tl], dtype=np.float32)
+    return np.array([bl, tl, tr, br], dtype=np.float32)
+
+
+def estimate_shear(crop_bgr: np.ndarray, max_shear: float = 1.0, steps: int = 21, min_gain: float = 0.08) -> float:
+    """Horizontal shear that makes a plate's characters upright (0 when none clearly helps).
+
+    Characters stand in vertical columns separated by gaps; the shear whose column profile of the
+    binarised text is the most peaked wins (x' = x + s * (y - h / 2)).
+    """
+    grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    height, width = grey.shape
+    work_h = 32
+    work_w = max(16, int(round(width * work_h / max(height, 1))))
+    grey = cv2.resize(grey, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    _, binary = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if binary.mean() > 0.5:
+        binary = 1 - binary  # characters are the minority of the pixels
+    band = binary[int(work_h * 0.15) : int(work_h * 0.85)].astype(np.float32)
+    band_h = band.shape[0]
+    margin = int(np.ceil(max_shear * band_h / 2)) + 1
+    scores = []
+    shears = np.linspace(-max_shear, max_shear, steps)
+    for shear in shears:
+        matrix = np.float32([[1, shear, margin - shear * band_h / 2], [0, 1, 0]])
+        sheared = cv2.warpAffine(band, matrix, (work_w + 2 * margin, band_h), flags=cv2.INTER_LINEAR)
+        scores.append(float(np.square(sheared.sum(axis=0)).sum()))
+    best = int(np.argmax(scores))
+    straight = scores[steps // 2]
+    if scores[best] <= straight * (1 + min_gain):
+        return 0.0
+    return float(shears[best])
+
+
+def apply_shear(crop_bgr: np.ndarray, shear: float) -> np.ndarray:
+    """The crop sheared horizontally by shear (x' = x + s * (y - h / 2)), widened so nothing is cut off."""
+    height, width = crop_bgr.shape[:2]
+    margin = int(np.ceil(abs(shear) * height / 2))
+    matrix = np.float32([[1, shear, margin - shear * height / 2], [0, 1, 0]])
+    return cv2.warpAffine(
+        crop_bgr, matrix, (width + 2 * margin, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )

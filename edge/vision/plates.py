@@ -9,7 +9,18 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.vision.plate_colour import PlateColour, classify_plate_colour
-from edge.vision.plate_locate import LocateConfig, PlateCandidate, box_iou, locate_plates, warp_plate
+from edge.vision.plate_detect import DetectConfig, PlateTextDetector
+from edge.vision.plate_locate import (
+    LocateConfig,
+    PlateCandidate,
+    apply_shear,
+    box_iou,
+    estimate_shear,
+    locate_plates,
+    quad_size,
+    turned_corners,
+    warp_plate,
+)
 from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader
 from edge.vision.plate_rules import PlateType, classify_plate_text, looks_like_plate_text, normalise_plate_text
 
@@ -24,6 +35,9 @@ class PlateRecogniserConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     locate: LocateConfig = Field(default_factory=LocateConfig, description="Whole-frame localiser settings")
+    detect: DetectConfig = Field(
+        default_factory=DetectConfig, description="Text-detection fallback when the cheap localiser finds no plate"
+    )
     max_recognitions: int = Field(3, ge=1, le=20, description="Most candidate crops read per frame")
     max_grammar_gap: float = Field(
         8.0, gt=0, description="Largest log-probability the plate grammar may cost against the free read"
@@ -46,6 +60,14 @@ class PlateRecogniserConfig(BaseModel):
     )
     double_row_max_aspect: float = Field(
         2.6, gt=0, description="Crops narrower than this width/height are also read as two rows"
+    )
+    deshear: bool = Field(True, description="Also read crops whose characters lean with the lean corrected")
+    min_shear: float = Field(0.12, ge=0, description="Smallest estimated lean (dx/dy) that is corrected")
+    straight_margin: float = Field(
+        0.1, ge=0, le=1, description="Confidence a sheared or turned variant must add to win over the straight read"
+    )
+    turn_max_aspect: float = Field(
+        1.9, gt=0, description="Quadrilaterals narrower than this width/height are also read a quarter turned"
     )
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads for recognition")
 
@@ -71,35 +93,54 @@ class PlateRecogniser:
         self.config = config or PlateRecogniserConfig()
         self._reader = PlateTextReader(threads=self.config.threads)
         self._candidate_ms = 20.0  # running mean of the time one candidate takes, for the frame budget
+        self._detect_ms = 60.0  # running mean of the text detection's time, for the frame budget
+        self._detector = PlateTextDetector(self.config.detect) if self.config.detect.enabled else None
 
     def read(self, frame_bgr: np.ndarray) -> list[PlateRead]:
         """All plates read on a BGR frame, best first."""
         if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.size == 0:
             raise ValueError("read() needs a non-empty BGR image")
         started = time.perf_counter()
-        candidates = locate_plates(frame_bgr, self.config.locate)
         reads: list[PlateRead] = []
-        confident = 0
+        candidates = locate_plates(frame_bgr, self.config.locate)[: self.config.max_recognitions]
+        done = self._read_candidates(frame_bgr, candidates, reads, started)
+        # The text detector costs several recognitions: it runs only when the cheap candidates validated nothing.
+        wanted = not done and not any(r.validated for r in reads)
+        if wanted and self._detector is not None and self._within_budget(started, self._detect_ms):
+            detect_started = time.perf_counter()
+            detected = self._detector.candidates(frame_bgr)
+            self._detect_ms = 0.8 * self._detect_ms + 0.2 * (time.perf_counter() - detect_started) * 1000
+            fresh = [c for c in detected if not any(box_iou(c.bbox, r.bbox) > 0.3 and r.validated for r in reads)]
+            self._read_candidates(frame_bgr, fresh, reads, started)
+        reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
+        return reads
+
+    def _within_budget(self, started: float, next_cost_ms: float) -> bool:
+        """Whether the frame's time budget leaves room for a step of this expected cost."""
         budget = self.config.time_budget_ms
-        for index, candidate in enumerate(candidates[: self.config.max_recognitions]):
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            if budget is not None and index > 0 and elapsed_ms + self._candidate_ms > budget:
-                logger.debug("frame budget reached after %d candidates (%.1f ms)", index, elapsed_ms)
-                break
-            candidate_started = time.perf_counter()
+        return budget is None or (time.perf_counter() - started) * 1000 + next_cost_ms <= budget
+
+    def _read_candidates(
+        self, frame: np.ndarray, candidates: list[PlateCandidate], reads: list[PlateRead], started: float
+    ) -> bool:
+        """Read candidates into reads (in place); True once enough confident validated reads were made."""
+        for index, candidate in enumerate(candidates):
+            if (reads or index > 0) and not self._within_budget(started, self._candidate_ms):
+                logger.debug("frame budget reached after %d candidates", index)
+                return True
             if any(box_iou(candidate.bbox, r.bbox) > 0.3 and r.validated for r in reads):
                 continue
-            plate = self._read_candidate(frame_bgr, candidate)
+            candidate_started = time.perf_counter()
+            plate = self._read_candidate(frame, candidate)
             spent_ms = (time.perf_counter() - candidate_started) * 1000
             self._candidate_ms = 0.8 * self._candidate_ms + 0.2 * spent_ms
             if plate is None:
                 continue
-            reads = _merge(reads, plate)
-            confident += plate.validated and plate.confidence >= self.config.stop_confidence
+            reads[:] = _merge(reads, plate)
+            confident = sum(r.validated and r.confidence >= self.config.stop_confidence for r in reads)
             if confident >= self.config.stop_after_reads:
-                break
-        reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
-        return reads
+                return True
+        return False
 
     def read_crop(self, crop_bgr: np.ndarray) -> PlateRead | None:
         """The plate on a tight crop of one plate, or None when nothing plate-like is read."""
@@ -108,15 +149,36 @@ class PlateRecogniser:
         return self._read_quad(crop_bgr, corners, pad=0.0)
 
     def _read_candidate(self, frame: np.ndarray, candidate: PlateCandidate) -> PlateRead | None:
-        """Read one localised candidate."""
-        return self._read_quad(frame, candidate.corners, pad=0.03)
+        """Read one localised candidate; text-detector lines count only when they validate (shop signs, banners)."""
+        return self._read_quad(frame, candidate.corners, pad=0.03, report_unvalidated=candidate.source != "text")
 
-    def _read_quad(self, frame: np.ndarray, corners: np.ndarray, pad: float) -> PlateRead | None:
-        """Rectify a quadrilateral, read it as one row (and as two rows when it is tall) and keep the best."""
-        width_px = float(np.linalg.norm(corners[1] - corners[0]))
-        height_px = float(np.linalg.norm(corners[3] - corners[0]))
-        aspect = width_px / max(height_px, 1e-6)
-        tall = aspect < self.config.double_row_max_aspect
+    def _read_quad(
+        self, frame: np.ndarray, corners: np.ndarray, pad: float, report_unvalidated: bool = True
+    ) -> PlateRead | None:
+        """Read a quadrilateral; a nearly square one (a plate seen from the side) is also read a quarter turned."""
+        width_px, height_px = quad_size(corners)
+        orientations = [corners]
+        if width_px < self.config.turn_max_aspect * height_px:
+            orientations.append(turned_corners(corners))
+        best: PlateRead | None = None
+        for quad in orientations:
+            plate = self._read_oriented(frame, quad, pad, report_unvalidated)
+            if plate is not None and (best is None or (plate.validated, plate.confidence) > _rank(best)):
+                best = plate
+            if best is not None and best.validated:
+                break
+        return best
+
+    def _read_oriented(
+        self, frame: np.ndarray, corners: np.ndarray, pad: float, report_unvalidated: bool
+    ) -> PlateRead | None:
+        """Rectify a quadrilateral, read it as one row (and as two rows when it is tall) and keep the best.
+
+        A crop whose characters lean (perspective the quadrilateral did not catch) is also read with the
+        shear that stands them upright, unless the straight read already validated with confidence.
+        """
+        width_px, height_px = quad_size(corners)
+        tall = width_px < self.config.double_row_max_aspect * height_px
         crop = warp_plate(frame, corners, height=REC_HEIGHT * (2 if tall else 1), pad=pad)
         colour = classify_plate_colour(crop)
         # Double-row plates (GA 36) are yellow: large vehicles, trailers, coaches, motorcycles.
@@ -124,18 +186,37 @@ class PlateRecogniser:
         # Blue and green backgrounds are Chinese evidence of their own: there the grammar may restore a
         # province character the model dropped. Elsewhere (white, yellow: most foreign plates) it may not.
         chinese_colour = colour in (PlateColour.BLUE, PlateColour.GREEN)
+        variants = [crop]
+        if self.config.deshear and not tall:
+            shear = estimate_shear(crop)
+            if abs(shear) >= self.config.min_shear:
+                variants.append(apply_shear(crop, shear))
+        options: list[tuple[DecodedText, bool]] = []
         try:
-            options = [self._decode(self._reader.frame_probabilities(crop), chinese_colour)]
-            if double:
-                options.append(self._decode(self._double_row_frames(crop), chinese_colour, double_row=True))
+            for variant in variants:
+                options.append(self._decode(self._reader.frame_probabilities(variant), chinese_colour))
+                if double:
+                    options.append(self._decode(self._double_row_frames(variant), chinese_colour, double_row=True))
+                best_option = max(options, key=lambda option: (option[1], option[0].confidence))
+                if best_option[1] and best_option[0].confidence >= self.config.stop_confidence:
+                    break
         except PlateOcrError as err:
             logger.debug("plate crop not readable: %s", err)
-            return None
-        decoded, validated = max(options, key=lambda option: (option[1], option[0].confidence))
+            if not options:
+                return None
+        # the straight read keeps its place unless a later variant validates where it did not, or is clearly surer
+        straight = options[0]
+        decoded, validated = max(
+            options,
+            key=lambda option: (
+                option[1],
+                option[0].confidence + (self.config.straight_margin if option is straight else 0),
+            ),
+        )
         text = decoded.text if validated else normalise_plate_text(decoded.text.replace("?", ""))
         if not validated:
             plausible = looks_like_plate_text(text) and decoded.confidence >= self.config.min_unvalidated_confidence
-            if not (self.config.report_unvalidated and plausible):
+            if not (self.config.report_unvalidated and report_unvalidated and plausible):
                 return None
         plate_type = decoded.plate_type if validated and decoded.plate_type else PlateType.UNKNOWN
         x0, y0 = corners.min(axis=0)
@@ -192,6 +273,11 @@ class PlateRecogniser:
                 best = DecodedText(best.text, best.char_probs, best.log_prob, PlateType.DOUBLE_ROW)
             return best, True
         return free, False
+
+
+def _rank(read: PlateRead) -> tuple[bool, float]:
+    """Sort key of reads: validated first, then by confidence."""
+    return read.validated, read.confidence
 
 
 def _merge(reads: list[PlateRead], plate: PlateRead) -> list[PlateRead]:
