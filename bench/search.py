@@ -35,15 +35,15 @@ INSERT INTO events (event_id, schema_name, kind, site, device, seq, ts, received
                     person_id, plate, data)
 SELECT gen_random_uuid(), 'access.decision', CASE WHEN n % 5 = 0 THEN 'plate' ELSE 'access' END,
        's-' || (n % :sites), 'dev-' || (n % (:sites * :gates)), n,
-       :start + (n::bigint * :span / :rows) * interval '1 second',
-       :start + (n::bigint * :span / :rows) * interval '1 second' + interval '150 milliseconds',
+       :start + (n * :span / :rows) * interval '1 second',
+       :start + (n * :span / :rows) * interval '1 second' + interval '150 milliseconds',
        'gate-' || (n % (:sites * :gates)),
        CASE WHEN n % 5 = 0 THEN 'plate' ELSE 'card' END,
        CASE WHEN n % 17 = 0 THEN 'denied' ELSE 'granted' END,
        CASE WHEN n % 5 = 0 THEN NULL ELSE 'p-' || ((n * 7919) % :persons) END,
        CASE WHEN n % 5 = 0 THEN '京A' || lpad(((n * 104729) % :plates)::text, 5, '0') ELSE NULL END,
        '{"reason": "allowlisted"}'::json
-FROM generate_series(:first, :last) AS n
+FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS n
 """
 
 
