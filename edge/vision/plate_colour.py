@@ -47,6 +47,17 @@ def colour_shares(crop_bgr: np.ndarray, border: float = 0.08) -> dict[PlateColou
     return shares
 
 
+def ink_is_light(crop_bgr: np.ndarray) -> bool:
+    """Whether the characters (the minority of the middle band after Otsu) are lighter than the background."""
+    grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
+    height = grey.shape[0]
+    band = grey[int(height * 0.25) : int(height * 0.75) or height]
+    if band.size == 0:
+        return False
+    _, binary = cv2.threshold(band, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    return float(binary.mean()) < 0.5  # the light pixels are the minority: light characters on a dark ground
+
+
 def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
     """Background colour of a plate crop: a chromatic colour when enough pixels carry it, else white/black."""
     if crop_bgr.size == 0:
@@ -54,6 +65,10 @@ def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
     shares = colour_shares(crop_bgr)
     chromatic = max(HUE_RANGES, key=lambda colour: shares[colour])
     if shares[chromatic] >= CHROMATIC_SHARE:
+        # Green (new-energy) plates carry black characters, blue ones white: a cyan cast on a blue plate
+        # (white balance, sodium light) moves its hue into green, but not its white characters.
+        if chromatic is PlateColour.GREEN and ink_is_light(crop_bgr):
+            return PlateColour.BLUE
         return chromatic
     # White plates carry black characters and black plates white ones: the larger share is the background.
     if max(shares[PlateColour.WHITE], shares[PlateColour.BLACK]) < 0.2:

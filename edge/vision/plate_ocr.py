@@ -44,7 +44,7 @@ class DecodedText:
 class PlateTextReader:
     """Runs rapidocr's recognition model (no detection, no angle classifier) on plate crops."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = 1, province_prior: dict[str, float] | None = None) -> None:
         try:
             from rapidocr import RapidOCR
 
@@ -70,6 +70,11 @@ class PlateTextReader:
         self._read_columns = np.array([index[c] for c in self._read_chars])
         self._separator_columns = np.array([index[c] for c in _SEPARATOR_CHARS if c in index])
         self._template_types, self._template_masks = self._build_template_masks()
+        # log-probability added where a template's first position emits a preferred province (site prior)
+        self._emit_bonus = np.zeros(self._template_masks.shape)
+        for char, bonus in (province_prior or {}).items():
+            if char in index and char in self._read_chars:
+                self._emit_bonus[:, 0, self._read_chars.index(char)] = bonus
         self._one, self._zero = self._read_chars.index("1"), self._read_chars.index("0")
         self._letter_i, self._letter_o = self._read_chars.index("I"), self._read_chars.index("O")
 
@@ -134,7 +139,7 @@ class PlateTextReader:
         masks = self._template_masks
         n_tpl, max_len, n_chars = masks.shape
         steps = log_frames.shape[0]
-        emit_mask = np.where(masks, 0.0, _NEG)
+        emit_mask = np.where(masks, self._emit_bonus, _NEG)
         char_state = np.full((n_tpl, max_len, n_chars), _NEG)
         blank_state = np.full((n_tpl, max_len + 1), _NEG)
         blank_state[:, 0] = log_blank[0]

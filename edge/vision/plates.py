@@ -69,6 +69,14 @@ class PlateRecogniserConfig(BaseModel):
     turn_max_aspect: float = Field(
         1.9, gt=0, description="Quadrilaterals narrower than this width/height are also read a quarter turned"
     )
+    preferred_provinces: str = Field(
+        "",
+        pattern=r"^[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]*$",
+        description="Site prior, off when empty: province characters of the plates usual at this site (e.g. 皖)",
+    )
+    preferred_province_bonus: float = Field(
+        1.5, ge=0, le=10, description="Log-probability a preferred province gains in the plate grammar"
+    )
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads for recognition")
 
 
@@ -91,7 +99,8 @@ class PlateRecogniser:
 
     def __init__(self, config: PlateRecogniserConfig | None = None) -> None:
         self.config = config or PlateRecogniserConfig()
-        self._reader = PlateTextReader(threads=self.config.threads)
+        prior = {char: self.config.preferred_province_bonus for char in self.config.preferred_provinces}
+        self._reader = PlateTextReader(threads=self.config.threads, province_prior=prior)
         self._candidate_ms = 20.0  # running mean of the time one candidate takes, for the frame budget
         self._detect_ms = 60.0  # running mean of the text detection's time, for the frame budget
         self._detector = PlateTextDetector(self.config.detect) if self.config.detect.enabled else None
@@ -247,12 +256,20 @@ class PlateRecogniser:
         free = self._reader.decode_free(frames)
         free_text = normalise_plate_text(free.text)
         free_type = classify_plate_text(free_text)
-        if free_type is not PlateType.UNKNOWN:
+        if free_type is not PlateType.UNKNOWN and not self.config.preferred_provinces:
             # The unconstrained best path already is a valid plate: the grammar cannot do better.
             if double_row and free_type is PlateType.ORDINARY:
                 free_type = PlateType.DOUBLE_ROW
             return DecodedText(free_text, free.char_probs, free.log_prob, free_type), True
         templates = self._reader.decode_templates(frames)
+        if free_type is not PlateType.UNKNOWN:
+            # A site prior may only swap the province of a read that is already valid.
+            best = templates[0] if templates and templates[0].text[1:] == free_text[1:] else None
+            if best is None or (double_row and best.plate_type is not PlateType.ORDINARY):
+                kind = PlateType.DOUBLE_ROW if double_row and free_type is PlateType.ORDINARY else free_type
+                return DecodedText(free_text, free.char_probs, free.log_prob, kind), True
+            kind = PlateType.DOUBLE_ROW if double_row else best.plate_type
+            return DecodedText(best.text, best.char_probs, best.log_prob, kind), True
         free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
         if templates and free_has_chinese:
             accept = free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap

@@ -56,3 +56,14 @@ def test_blue_under_dim_light_is_still_blue() -> None:
 
 def test_empty_crop_is_unknown() -> None:
     assert classify_plate_colour(np.zeros((0, 0, 3), np.uint8)) is PlateColour.UNKNOWN
+
+
+def test_blue_plate_with_a_cyan_cast_is_blue() -> None:
+    # white characters on a teal ground: a blue plate under a colour cast, not a (black-lettered) green one
+    plate = render_plate("京FK5358", (40, 190, 160), (240, 240, 240))
+    assert classify_plate_colour(plate) is PlateColour.BLUE
+
+
+def test_green_plate_with_black_characters_stays_green() -> None:
+    plate = render_plate("皖AD12345", (40, 190, 160), (10, 10, 10))
+    assert classify_plate_colour(plate) is PlateColour.GREEN

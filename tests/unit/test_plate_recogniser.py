@@ -127,3 +127,16 @@ def test_sign_text_found_by_the_text_detector_is_not_reported(recogniser: PlateR
 def test_text_detection_can_be_switched_off() -> None:
     recogniser = PlateRecogniser(PlateRecogniserConfig(detect={"enabled": False}))
     assert recogniser.read(np.full((720, 1280, 3), 128, np.uint8)) == []
+
+
+def test_site_province_prior_is_off_by_default_and_checked() -> None:
+    assert PlateRecogniserConfig().preferred_provinces == ""
+    with pytest.raises(ValueError):
+        PlateRecogniserConfig(preferred_provinces="X")
+
+
+def test_site_province_prior_does_not_override_a_clear_province() -> None:
+    recogniser = PlateRecogniser(PlateRecogniserConfig(preferred_provinces="皖", detect={"enabled": False}))
+    plate = render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE])
+    reads = recogniser.read(scene_with(plate))
+    assert [r.text for r in reads if r.validated] == ["苏E2Y256"]
