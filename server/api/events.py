@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import Connection, Select, false, or_, select
 
 from server.api.deps import Caller, ServicesDep, Tx, authorize
+from server.privacy.purpose import events_readable_for
 from server.security.policy import Principal, Role, site_scope
 from server.storage.audit import append_audit
 from server.storage.models import Event
@@ -70,8 +71,12 @@ class EventFilters:
 
 
 def scoped_query(connection: Connection, caller: Principal, filters: EventFilters) -> Select:
-    """Events matching the filters that the caller may see: a resident only their own (person or vehicles)."""
-    query = select(Event)
+    """Events matching the filters that the caller may see: a resident only their own (person or vehicles).
+
+    Events from cameras registered for public security are never read here (PIPL Art. 26: access control
+    is another purpose); police reach them only through an authorisation.
+    """
+    query = select(Event).where(events_readable_for(connection, "access_control"))
     if caller.role is Role.RESIDENT:
         if caller.person_id is None:
             return query.where(false())

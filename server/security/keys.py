@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server.security.pass_tokens import PassSigner, load_private_key
 from server.security.settings import SecuritySettings
-from server.storage.crypto import FieldCipher, KeyConfigError, key_from_env
+from server.storage.crypto import FieldCipher, KeyConfigError, key_from_env, previous_keys_from_env
 
 log = logging.getLogger(__name__)
 MIN_JWT_KEY_BYTES = 32
@@ -57,7 +57,8 @@ def load_keys(settings: SecuritySettings) -> PlatformKeys:
             _missing(settings, variable, field)
             field_keys.append(secrets.token_bytes(32))
     try:
-        cipher = FieldCipher(*field_keys)
+        # Retired keys stay readable, so data sealed before a rotation can be read while it is re-encrypted.
+        cipher = FieldCipher(*field_keys, previous_keys=previous_keys_from_env(settings.field_key_env))
     except KeyConfigError as err:
         raise MissingKeyError(f"security.field_key_env / lookup_key_env: {err}") from err
 

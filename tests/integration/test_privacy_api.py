@@ -110,6 +110,11 @@ def test_pipl_art26_public_security_camera_data_is_withheld_from_access_control_
     }
     found = world.client.get("/api/v1/privacy/events", params=window, headers=world.headers["manager"])
     assert found.status_code == 200 and [e["device"] for e in found.json()] == ["gate-1"]
+    for role in ("manager", "admin"):
+        listed = world.client.get("/api/v1/events", params={"site": "north"}, headers=world.headers[role])
+        assert listed.status_code == 200 and {e["device"] for e in listed.json()["items"]} == {"gate-1"}, role
+        exported = world.client.get("/api/v1/events/export.csv", params={"site": "north"}, headers=world.headers[role])
+        assert exported.status_code == 200 and "cam-street" not in exported.text, role
     report = world.client.get("/api/v1/privacy/report", headers=world.headers["manager"]).json()
     assert report["cameras"][0]["compliant"] is False and report["compliant"] is False
     assert (
