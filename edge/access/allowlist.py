@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -11,19 +10,18 @@ from dataclasses import dataclass, field
 from edge.access.errors import CredentialFormatError
 from edge.access.pin import PinHash
 from edge.vision.plate_rules import normalise_plate_text
+from protocol.cards import CardFormatError, canonical_card
 from protocol.commands import AllowlistEntry, CredentialKind
 
 log = logging.getLogger(__name__)
 
 
 def normalise_card(text: str) -> str:
-    """A card number as the allowlist keys it: decimal without leading zeros, or upper-case hex."""
-    text = text.strip()
-    if text.isdigit():
-        return str(int(text))
-    if re.fullmatch(r"(0[xX])?[0-9A-Fa-f]+", text):
-        return text.upper().removeprefix("0X")
-    raise CredentialFormatError(f"card number {text!r} is neither decimal nor hex")
+    """A card number as the allowlist keys it: protocol.cards.canonical_card, the platform's form too."""
+    try:
+        return canonical_card(text)
+    except CardFormatError as err:
+        raise CredentialFormatError(str(err)) from err
 
 
 def normalise_plate(text: str) -> str:
@@ -80,8 +78,9 @@ class Allowlist:
     def __len__(self) -> int:
         return len(self._index.by_ref)
 
-    def lookup(self, kind: CredentialKind, value: str) -> AllowlistEntry | None:
+    def lookup(self, kind: CredentialKind | str, value: str) -> AllowlistEntry | None:
         """The card or plate entry for a presented value (None if unknown or unparseable)."""
+        kind = CredentialKind(kind)
         try:
             return self._index.by_value.get((kind.value, normalise(kind, value)))
         except CredentialFormatError:

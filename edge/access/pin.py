@@ -1,83 +1,38 @@
-"""PIN credentials: salted scrypt hashes bound to an account code, and lock-out after repeated failures."""
+"""PIN credentials at the gate: the hash format lives in protocol.pins (shared with the platform); this module
+turns its errors into the access layer's and keeps the lock-out after repeated failures.
+"""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from edge.access.errors import CredentialFormatError
+from protocol import pins
+from protocol.pins import ACCOUNT_PATTERN, DEFAULT_LOG2_N, PIN_PATTERN
 
-# Allowlist value of a PIN: "<account>$scrypt$<log2 n>$<r>$<p>$<salt b64>$<hash b64>" (about 90 characters).
-# The account (room or user code typed before the PIN) lets the gate check one hash instead of all of them.
-ACCOUNT_PATTERN = re.compile(r"^[0-9A-Za-z-]{1,16}$")
-PIN_PATTERN = re.compile(r"^[0-9]{4,12}$")
-DEFAULT_LOG2_N = 14
-_SCRYPT_MAXMEM = 64 * 1024 * 1024
-
-
-def _b64(raw: bytes) -> str:
-    """URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    """Inverse of `_b64`."""
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def _scrypt(pin: str, salt: bytes, log2_n: int, r: int, p: int) -> bytes:
-    """The scrypt digest of a PIN."""
-    return hashlib.scrypt(pin.encode(), salt=salt, n=1 << log2_n, r=r, p=p, dklen=32, maxmem=_SCRYPT_MAXMEM)
+__all__ = ["ACCOUNT_PATTERN", "DEFAULT_LOG2_N", "PIN_PATTERN", "PinHash", "PinLockout", "hash_pin", "pin_account"]
 
 
 def hash_pin(account: str, pin: str, *, log2_n: int = DEFAULT_LOG2_N, r: int = 8, p: int = 1) -> str:
-    """The allowlist value for an account's PIN, with a fresh random salt (the platform calls this)."""
-    if not ACCOUNT_PATTERN.match(account):
-        raise CredentialFormatError("PIN account must be 1-16 letters, digits or '-'")
-    if not PIN_PATTERN.match(pin):
-        raise CredentialFormatError("PIN must be 4-12 digits")
-    if not 10 <= log2_n <= 20:
-        raise CredentialFormatError("scrypt log2 n must lie in 10..20")
-    salt = os.urandom(16)
-    return f"{account}$scrypt${log2_n}${r}${p}${_b64(salt)}${_b64(_scrypt(pin, salt, log2_n, r, p))}"
+    """The allowlist value for an account's PIN, with a fresh random salt (simulators and tests)."""
+    try:
+        return pins.hash_pin(account, pin, log2_n=log2_n, r=r, p=p)
+    except pins.PinFormatError as err:
+        raise CredentialFormatError(str(err)) from err
 
 
-@dataclass(frozen=True)
-class PinHash:
-    """A parsed PIN allowlist value."""
-
-    account: str
-    log2_n: int
-    r: int
-    p: int
-    salt: bytes
-    digest: bytes
+class PinHash(pins.PinHash):
+    """A parsed PIN allowlist value whose parse errors are the access layer's."""
 
     @classmethod
     def parse(cls, value: str) -> PinHash:
         """Parse an allowlist value; raise CredentialFormatError when it is not a PIN hash."""
-        parts = value.split("$")
-        if len(parts) != 7 or parts[1] != "scrypt" or not ACCOUNT_PATTERN.match(parts[0]):
-            raise CredentialFormatError("PIN value is not '<account>$scrypt$<n>$<r>$<p>$<salt>$<hash>'")
         try:
-            log2_n, r, p = int(parts[2]), int(parts[3]), int(parts[4])
-            salt, digest = _unb64(parts[5]), _unb64(parts[6])
-        except ValueError as err:
-            raise CredentialFormatError(f"PIN value has a malformed field: {err}") from err
-        if not (10 <= log2_n <= 20 and 1 <= r <= 32 and 1 <= p <= 4 and len(salt) >= 8 and len(digest) == 32):
-            raise CredentialFormatError("PIN value has scrypt parameters out of range")
-        return cls(parts[0], log2_n, r, p, salt, digest)
-
-    def matches(self, pin: str) -> bool:
-        """Whether `pin` is this hash's PIN (constant-time comparison)."""
-        if not PIN_PATTERN.match(pin):
-            return False
-        return hmac.compare_digest(_scrypt(pin, self.salt, self.log2_n, self.r, self.p), self.digest)
+            parsed = pins.PinHash.parse(value)
+        except pins.PinFormatError as err:
+            raise CredentialFormatError(str(err)) from err
+        return cls(parsed.account, parsed.log2_n, parsed.r, parsed.p, parsed.salt, parsed.digest)
 
 
 def pin_account(value: str) -> str:
