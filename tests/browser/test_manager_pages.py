@@ -179,7 +179,7 @@ def test_manager_sees_a_passage_live_and_every_page(chromium, community, screens
     browser.css("#import-submit").click()
     browser.wait(lambda: browser.css("#import-report").is_displayed(), message="import report")
     errors = browser.text("#import-errors")
-    assert "3" in errors and "phone" in errors and "未写入" in browser.text("#import-summary")
+    assert "3 电话" in errors and "3 房号" in errors and "未写入" in browser.text("#import-summary")
     with engine.connect() as connection:
         assert connection.execute(select(Person.id).where(Person.name == "张三")).first() is None
     browser.shot(screenshot_dir, "manager-import")
