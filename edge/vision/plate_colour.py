@@ -7,6 +7,8 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
+from edge.vision.plate_rules import PlateType
+
 
 class PlateColour(StrEnum):
     """Background colours of Chinese plates (GA 36)."""
@@ -47,15 +49,24 @@ def colour_shares(crop_bgr: np.ndarray, border: float = 0.08) -> dict[PlateColou
     return shares
 
 
-def ink_is_light(crop_bgr: np.ndarray) -> bool:
-    """Whether the characters (the minority of the middle band after Otsu) are lighter than the background."""
-    grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
-    height = grey.shape[0]
-    band = grey[int(height * 0.25) : int(height * 0.75) or height]
-    if band.size == 0:
+def ink_is_light(crop_bgr: np.ndarray, min_share: float = 0.05) -> bool:
+    """Whether the characters are light: many unsaturated pixels brighter than the coloured ground, few darker.
+
+    Luminance, not HSV value, tells white from a bright cyan ground. The fade of a new-energy plate is light
+    and unsaturated too, but its black characters are there as well, so it does not count as light ink.
+    """
+    height = crop_bgr.shape[0]
+    band = crop_bgr[int(height * 0.25) : int(height * 0.75) or height]
+    saturation = cv2.cvtColor(band, cv2.COLOR_BGR2HSV)[:, :, 1].ravel()
+    luminance = cv2.cvtColor(band, cv2.COLOR_BGR2GRAY).ravel().astype(np.int16)
+    ground = luminance[saturation >= 80]
+    if ground.size < min_share * luminance.size:
         return False
-    _, binary = cv2.threshold(band, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(binary.mean()) < 0.5  # the light pixels are the minority: light characters on a dark ground
+    level = float(np.median(ground))
+    grey = saturation < 60
+    light = float((grey & (luminance > level + 30)).mean())
+    dark = float((grey & (luminance < level - 30)).mean())
+    return light >= min_share and dark < min_share
 
 
 def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
@@ -65,12 +76,24 @@ def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
     shares = colour_shares(crop_bgr)
     chromatic = max(HUE_RANGES, key=lambda colour: shares[colour])
     if shares[chromatic] >= CHROMATIC_SHARE:
-        # Green (new-energy) plates carry black characters, blue ones white: a cyan cast on a blue plate
-        # (white balance, sodium light) moves its hue into green, but not its white characters.
-        if chromatic is PlateColour.GREEN and ink_is_light(crop_bgr):
-            return PlateColour.BLUE
         return chromatic
     # White plates carry black characters and black plates white ones: the larger share is the background.
     if max(shares[PlateColour.WHITE], shares[PlateColour.BLACK]) < 0.2:
         return PlateColour.UNKNOWN
     return PlateColour.WHITE if shares[PlateColour.WHITE] >= shares[PlateColour.BLACK] else PlateColour.BLACK
+
+
+NEW_ENERGY_TYPES = (PlateType.NEW_ENERGY_SMALL, PlateType.NEW_ENERGY_LARGE)
+
+
+def reconcile_colour(colour: PlateColour, plate_type: PlateType, crop_bgr: np.ndarray) -> PlateColour:
+    """The background colour made consistent with a validated plate type (GA 36: only new-energy plates are green).
+
+    A colour cast (white balance, sodium light) can move a blue plate's hue into green; a green read on an
+    ordinary plate is blue when its characters are light (blue plates carry white ones), else yellow.
+    """
+    if colour is PlateColour.GREEN and plate_type not in (*NEW_ENERGY_TYPES, PlateType.UNKNOWN):
+        return PlateColour.BLUE if ink_is_light(crop_bgr) else PlateColour.YELLOW
+    if colour is PlateColour.BLUE and plate_type in NEW_ENERGY_TYPES:
+        return PlateColour.GREEN
+    return colour

@@ -8,7 +8,7 @@ import time
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.vision.plate_colour import PlateColour, classify_plate_colour
+from edge.vision.plate_colour import PlateColour, classify_plate_colour, reconcile_colour
 from edge.vision.plate_detect import DetectConfig, PlateTextDetector
 from edge.vision.plate_locate import (
     LocateConfig,
@@ -228,6 +228,7 @@ class PlateRecogniser:
             if not (self.config.report_unvalidated and report_unvalidated and plausible):
                 return None
         plate_type = decoded.plate_type if validated and decoded.plate_type else PlateType.UNKNOWN
+        colour = reconcile_colour(colour, plate_type, crop)
         x0, y0 = corners.min(axis=0)
         x1, y1 = corners.max(axis=0)
         return PlateRead(

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from edge.vision.plate_colour import PlateColour, classify_plate_colour
+from edge.vision.plate_colour import PlateColour, classify_plate_colour, reconcile_colour
+from edge.vision.plate_rules import PlateType
 
 FONT = Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
 
@@ -58,12 +59,19 @@ def test_empty_crop_is_unknown() -> None:
     assert classify_plate_colour(np.zeros((0, 0, 3), np.uint8)) is PlateColour.UNKNOWN
 
 
-def test_blue_plate_with_a_cyan_cast_is_blue() -> None:
-    # white characters on a teal ground: a blue plate under a colour cast, not a (black-lettered) green one
+def test_green_looking_ordinary_plate_with_white_characters_is_blue() -> None:
+    # white characters on a teal ground: a blue plate under a colour cast (ordinary plates are never green)
     plate = render_plate("京FK5358", (40, 190, 160), (240, 240, 240))
-    assert classify_plate_colour(plate) is PlateColour.BLUE
-
-
-def test_green_plate_with_black_characters_stays_green() -> None:
-    plate = render_plate("皖AD12345", (40, 190, 160), (10, 10, 10))
     assert classify_plate_colour(plate) is PlateColour.GREEN
+    assert reconcile_colour(PlateColour.GREEN, PlateType.ORDINARY, plate) is PlateColour.BLUE
+
+
+def test_new_energy_plate_stays_green_and_a_blue_reading_of_one_is_corrected() -> None:
+    plate = render_plate("皖AD12345", (40, 190, 160), (10, 10, 10))
+    assert reconcile_colour(PlateColour.GREEN, PlateType.NEW_ENERGY_SMALL, plate) is PlateColour.GREEN
+    assert reconcile_colour(PlateColour.BLUE, PlateType.NEW_ENERGY_SMALL, plate) is PlateColour.GREEN
+
+
+def test_unvalidated_reads_keep_the_measured_colour() -> None:
+    plate = render_plate("AB12345", (40, 190, 160), (240, 240, 240))
+    assert reconcile_colour(PlateColour.GREEN, PlateType.UNKNOWN, plate) is PlateColour.GREEN
