@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from devices.errors import DeviceError
@@ -26,12 +28,17 @@ class Relay(Protocol):
 
 @dataclass
 class SimulatedRelay:
-    """Records every pulse and level change with its time; `energised` tells whether it is on now."""
+    """Records every pulse and level change with its time; `energised` tells whether it is on now.
+
+    With a `journal` file, each pulse and level change is also appended to it as a JSON line (wall time in
+    `at`), so another process (a test, a demo panel) can watch the relay of a running agent.
+    """
 
     name: str
     pulses: list[tuple[float, int]] = field(default_factory=list)
     changes: list[tuple[float, bool]] = field(default_factory=list)
     clock: Callable[[], float] = time.monotonic
+    journal: Path | None = None
     _until: float = 0.0
     _level: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -42,13 +49,25 @@ class SimulatedRelay:
             now = self.clock()
             self.pulses.append((now, duration_ms))
             self._until = max(self._until, now + duration_ms / 1000)
+            self._write({"relay": self.name, "pulse_ms": duration_ms})
 
     def set(self, energised: bool) -> None:
         """Record a level change (repeats of the same level are not recorded)."""
         with self._lock:
             if energised != self._level or not self.changes:
                 self.changes.append((self.clock(), energised))
+                self._write({"relay": self.name, "energised": energised})
             self._level = energised
+
+    def _write(self, entry: dict) -> None:
+        """Append one entry to the journal file, if there is one (a failing write is logged, not raised)."""
+        if self.journal is None:
+            return
+        try:
+            with self.journal.open("a", encoding="utf-8") as stream:
+                stream.write(json.dumps({"at": time.time(), **entry}) + "\n")
+        except OSError as err:
+            log.warning("relay %s: cannot write journal %s: %s", self.name, self.journal, err)
 
     @property
     def energised(self) -> bool:

@@ -1,4 +1,8 @@
-"""The cached allowlist of this device: versioned syncs from the platform, persisted in SQLite, read lock-free."""
+"""The cached allowlist of this device: versioned syncs from the platform, persisted in SQLite.
+
+Decisions read the access layer's index (edge.access.Allowlist: cards by their protocol.cards canonical form,
+plates by the recogniser's, PINs by account), which this store replaces whole after every committed change.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,10 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from edge.vision.plate_rules import normalise_plate_text
-from protocol.commands import AllowlistEntry, AllowlistSync, CredentialKind, SyncMode
+from edge.access.allowlist import Allowlist
+from protocol.commands import AllowlistEntry, AllowlistSync, SyncMode
 
 log = logging.getLogger(__name__)
 
@@ -25,43 +27,8 @@ class AllowlistError(RuntimeError):
     """A sync that cannot be applied (wrong base version) or a store that cannot be used."""
 
 
-def credential_key(kind: CredentialKind | str, value: str) -> tuple[str, str]:
-    """The lookup key of a credential: plates are normalised like the recogniser's reads, others stripped."""
-    kind = CredentialKind(kind)
-    text = normalise_plate_text(value) if kind is CredentialKind.PLATE else value.strip()
-    return kind.value, text
-
-
-@dataclass(frozen=True)
-class AllowlistSnapshot:
-    """An immutable view used by decisions: entries by credential and by person."""
-
-    version: int = 0
-    by_credential: Mapping[tuple[str, str], AllowlistEntry] = field(default_factory=dict)
-    by_person: Mapping[str, tuple[AllowlistEntry, ...]] = field(default_factory=dict)
-
-    @classmethod
-    def build(cls, version: int, entries: Iterable[AllowlistEntry]) -> AllowlistSnapshot:
-        """Index entries by credential key and by person."""
-        by_credential: dict[tuple[str, str], AllowlistEntry] = {}
-        by_person: dict[str, list[AllowlistEntry]] = {}
-        for entry in entries:
-            by_credential[credential_key(entry.kind, entry.value)] = entry
-            if entry.person_id:
-                by_person.setdefault(entry.person_id, []).append(entry)
-        return cls(version, by_credential, {p: tuple(e) for p, e in by_person.items()})
-
-    def lookup(self, kind: CredentialKind, value: str) -> AllowlistEntry | None:
-        """The entry for a credential, if any."""
-        return self.by_credential.get(credential_key(kind, value))
-
-    def __len__(self) -> int:
-        """Number of entries."""
-        return len(self.by_credential)
-
-
 class AllowlistStore:
-    """Persists the allowlist (survives restarts) and swaps in a new snapshot after each committed change."""
+    """Persists the allowlist (survives restarts) and swaps a new index into `snapshot` after each change."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -71,7 +38,8 @@ class AllowlistStore:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
-            self.snapshot = self._load()
+            self.snapshot = Allowlist()
+            self._load()
         except (OSError, sqlite3.Error) as err:
             raise AllowlistError(f"cannot open allowlist {self.path}: {err}") from err
         log.info("allowlist opened: version %d, %d entries", self.snapshot.version, len(self.snapshot))
@@ -81,7 +49,7 @@ class AllowlistStore:
         """The version held."""
         return self.snapshot.version
 
-    def apply(self, sync: AllowlistSync) -> AllowlistSnapshot:
+    def apply(self, sync: AllowlistSync) -> Allowlist:
         """Apply a full or incremental sync atomically; an increment must start from the version held."""
         with self._lock:
             held = self.snapshot.version
@@ -90,7 +58,7 @@ class AllowlistStore:
             if sync.version <= held and sync.mode is SyncMode.INCREMENTAL:
                 raise AllowlistError(f"version {sync.version} is not newer than {held}")
             self._write(sync)
-            self.snapshot = self._load()
+            self._load()
             return self.snapshot
 
     def erase_person(self, person_id: str) -> int:
@@ -100,7 +68,7 @@ class AllowlistStore:
                 removed = self._db.execute("DELETE FROM entries WHERE person_id = ?", (person_id,)).rowcount
             except sqlite3.Error as err:
                 raise AllowlistError(f"allowlist {self.path}: {err}") from err
-            self.snapshot = self._load()
+            self._load()
             return removed
 
     def close(self) -> None:
@@ -128,11 +96,11 @@ class AllowlistStore:
             self._db.execute("ROLLBACK")
             raise AllowlistError(f"allowlist {self.path}: {err}") from err
 
-    def _load(self) -> AllowlistSnapshot:
-        """Read the stored entries into a new snapshot."""
+    def _load(self) -> None:
+        """Read the stored entries into the index (the same object, so policies holding it see the change)."""
         row = self._db.execute("SELECT value FROM meta WHERE name = 'version'").fetchone()
         entries = [
             AllowlistEntry.model_validate(json.loads(body))
             for (body,) in self._db.execute("SELECT body FROM entries ORDER BY credential_ref")
         ]
-        return AllowlistSnapshot.build(int(row[0]) if row else 0, entries)
+        self.snapshot.replace(entries, int(row[0]) if row else 0)

@@ -6,20 +6,26 @@ import json
 import logging
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from devices.camera import OpenCVCamera
-from devices.card_reader import SimulatedCardReader
-from devices.relay import Relay, SimulatedRelay
+from devices.clock import SystemClock
+from devices.control import ControlFile
+from devices.relay import Relay
+from edge.access.errors import AccessError
+from edge.access.gate import AccessPoint, GateDevices, GateRunner
+from edge.access.policy import AccessPolicy
+from edge.access.qr_pass import PassVerifier, load_public_key
+from edge.access.used_passes import UsedPassStore
 from edge.allowlist import AllowlistStore
 from edge.capture import LatestFrameCapture
-from edge.card_gate import ReaderLoop
 from edge.commands import CommandProcessor
 from edge.config import REMOTE_LOCKED_SECTIONS, CameraRole, ConfigError, EdgeConfig, merge_sections
-from edge.decision import Decider, decide_access
 from edge.gallery_sync import GallerySynchroniser
-from edge.gate import Door, GateController
+from edge.gate import GateController, alarm_filter
+from edge.hardware import InputDevices, build_inputs, build_relay, close_device
 from edge.outbox import Outbox
 from edge.pipeline import CameraPipeline
 from edge.publisher import EdgePublisher
@@ -34,11 +40,15 @@ OVERRIDE_FILE = "config-override.json"
 
 
 class EdgeAgent:
-    """One gate agent: outbox, MQTT session, cached allowlist and gallery, gates, cameras, readers, commands."""
+    """One gate agent: outbox, MQTT session, cached allowlist and gallery, doors, gates, devices, commands.
 
-    def __init__(self, config: EdgeConfig, decider: Decider = decide_access) -> None:
+    Decisions and door logic are edge.access's (AccessPolicy, AccessPoint); one runner thread reads the
+    readers, keypads and sensors and ticks the door timers at 20 Hz, camera pipelines add faces, plates
+    and QR passes, and commands add remote opens. One lock serialises them into the shared policy.
+    """
+
+    def __init__(self, config: EdgeConfig) -> None:
         self.base_config = config
-        self.decider = decider
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.config_version, self.config = self._load_override(config)
         cfg = self.config
@@ -61,9 +71,15 @@ class EdgeAgent:
         self.gallery = self._open_gallery(cfg)
         self.latency = LatencyStats()
         self.relays: dict[str, Relay] = {}
+        self._relay_settings: dict[str, Any] = {}
         self.gates: dict[str, GateController] = {}
+        self.points: dict[str, AccessPoint] = {}
+        self.devices = InputDevices()
+        self.runner = GateRunner()
         self.pipelines: list[CameraPipeline] = []
-        self.readers: list[ReaderLoop] = []
+        self.used_passes: UsedPassStore | None = None
+        self.control: ControlFile | None = None
+        self._access_lock = threading.RLock()
         self._runtime_lock = threading.RLock()
         self._stop = threading.Event()
         self._telemetry_thread = threading.Thread(target=self._telemetry_loop, name="telemetry", daemon=True)
@@ -105,6 +121,10 @@ class EdgeAgent:
         self.publisher.stop()
         if self._telemetry_thread.is_alive():
             self._telemetry_thread.join(5)
+        for relay in self.relays.values():
+            close_device(relay)
+        if self.used_passes is not None:
+            self.used_passes.close()
         self.allowlist.close()
         self.outbox.close()
 
@@ -138,49 +158,115 @@ class EdgeAgent:
         return command.version
 
     def _build_runtime(self, cfg: EdgeConfig) -> None:
-        """Doors, gates, card readers and camera pipelines for a config (not started)."""
-        relays = {door.id: self.relays.get(door.id) or SimulatedRelay(door.id) for door in cfg.doors}
-        self.relays = relays
-        doors = {door.id: Door(door, relays[door.id]) for door in cfg.doors}
-        self.gates = {
-            gate.id: GateController(gate, doors[gate.door], self.publisher, self._allowlist, cfg.decision, self.decider)
-            for gate in cfg.gates
-        }
-        self.readers = [
-            ReaderLoop(SimulatedCardReader(reader.id, reader.script), self.gates[reader.gate])
-            for reader in cfg.card_readers
-        ]
+        """Policy, doors, gates, input devices and camera pipelines for a config (not started)."""
+        self._build_relays(cfg)
+        self.devices = build_inputs(cfg)
+        self.runner = GateRunner()
+        self.points, self.gates = {}, {}
+        access = cfg.access_config()
+        if access is not None:
+            policy = AccessPolicy(
+                access, self.allowlist.snapshot, verifier=self._verifier(cfg), used_passes=self._used_passes(cfg)
+            )
+            sink = alarm_filter(self.publisher.send, cfg.decision)
+            for door in cfg.doors:
+                point = AccessPoint(
+                    door.id,
+                    policy,
+                    self.relays[door.id],
+                    sink,
+                    clock=SystemClock(),
+                    qr_repeat_s=cfg.access.passes.repeat_s,
+                    lock=self._access_lock,
+                )
+                gate = cfg.gate_of(door.id)
+                inputs = GateDevices(
+                    card_readers=[self.devices.readers[r.id] for r in cfg.card_readers if r.gate == gate.id],
+                    keypads=[self.devices.keypads[k.id] for k in cfg.keypads if k.gate == gate.id],
+                    sensor=self.devices.sensors.get(door.id),
+                )
+                self.runner.add(point, inputs)
+                self.points[door.id] = point
+                self.gates[gate.id] = GateController(gate, point, sink, cfg.decision, self.allowlist.snapshot)
+        if cfg.simulation is not None:
+            if self.control is None:
+                self.control = ControlFile(cfg.path(cfg.simulation.control_file))
+            self.control.readers, self.control.keypads, self.control.sensors = self.devices.simulated()
         self.pipelines = [self._pipeline(cfg, camera) for camera in cfg.cameras]
+
+    def _build_relays(self, cfg: EdgeConfig) -> None:
+        """Relays by door; one whose settings did not change is kept (with its state) across rebuilds."""
+        relays, settings = {}, {}
+        for index, door in enumerate(cfg.doors):
+            kept = self.relays.get(door.id)
+            if kept is not None and self._relay_settings.get(door.id) == door.relay:
+                relays[door.id] = kept
+            else:
+                if kept is not None:
+                    close_device(kept)
+                relays[door.id] = build_relay(door.relay, door.id, f"doors.{index}.relay", cfg)
+            settings[door.id] = door.relay
+        for door_id, relay in self.relays.items():
+            if door_id not in relays:
+                close_device(relay)
+        self.relays, self._relay_settings = relays, settings
+
+    def _verifier(self, cfg: EdgeConfig) -> PassVerifier | None:
+        """The offline pass verifier, when pass keys are configured."""
+        keys = cfg.access.passes.public_keys
+        if not keys:
+            return None
+        public = {key_id: load_public_key(text) for key_id, text in keys.items()}
+        return PassVerifier(public, site=cfg.site, clock_skew_s=cfg.access.passes.clock_skew_s)
+
+    def _used_passes(self, cfg: EdgeConfig) -> UsedPassStore | None:
+        """The store of used single-use passes (kept open across rebuilds; expired ones purged)."""
+        if not cfg.access.passes.public_keys:
+            return None
+        path = cfg.path(cfg.access.passes.used_store)
+        if self.used_passes is None or self.used_passes.path != path:
+            if self.used_passes is not None:
+                self.used_passes.close()
+            try:
+                self.used_passes = UsedPassStore(path)
+            except AccessError as err:
+                raise ConfigError(f"access.passes.used_store: {err}") from err
+        self.used_passes.purge(datetime.now(UTC))
+        return self.used_passes
 
     def _pipeline(self, cfg: EdgeConfig, camera: Any) -> CameraPipeline:
         """A capture and recognition pipeline for one camera."""
-        from edge.vision.faces import FaceRecogniser
-        from edge.vision.plates import PlateRecogniser
-
         source = OpenCVCamera(camera.source, loop=camera.loop, realtime=camera.realtime)
         capture = LatestFrameCapture(
             camera.id, source, backoff_min_s=camera.reconnect_min_s, backoff_max_s=camera.reconnect_max_s
         )
         faces = plates = None
         if camera.role in (CameraRole.FACE, CameraRole.BOTH) and cfg.faces and self.gallery is not None:
+            from edge.vision.faces import FaceRecogniser
+
             faces = FaceRecogniser(cfg.faces.pipeline, self.gallery)
         if camera.role in (CameraRole.PLATE, CameraRole.BOTH) and cfg.plates:
+            from edge.vision.plates import PlateRecogniser
+
             plates = PlateRecogniser(cfg.plates.recogniser)
         return CameraPipeline(camera, capture, self.gates[camera.gate], self.latency, faces, plates, cfg.plates)
 
     def _start_runtime(self) -> None:
-        """Start readers and pipelines."""
-        for reader in self.readers:
-            reader.start()
+        """Start the device runner (20 Hz), the control file and the pipelines."""
+        self.runner.start(interval_s=0.05)
+        if self.control is not None:
+            self.control.start()
         for pipeline in self.pipelines:
             pipeline.start()
 
     def _stop_runtime(self) -> None:
-        """Stop readers and pipelines."""
-        for reader in self.readers:
-            reader.stop()
+        """Stop pipelines, the control file and the runner; release the input devices."""
         for pipeline in self.pipelines:
             pipeline.stop()
+        if self.control is not None:
+            self.control.stop()
+        self.runner.stop()
+        self.devices.close()
 
     def _open_gallery(self, cfg: EdgeConfig):
         """The encrypted face gallery, when faces are configured (its key comes from the environment)."""
@@ -196,10 +282,6 @@ class EdgeAgent:
             return Gallery.open(store)
         except GalleryStoreError as err:
             raise ConfigError(f"faces.gallery_file: {err}") from err
-
-    def _allowlist(self):
-        """The current allowlist snapshot."""
-        return self.allowlist.snapshot
 
     def _versions(self) -> tuple[int, int]:
         """(gallery version, allowlist version)."""

@@ -1,18 +1,25 @@
-"""Card-operated gates: swipe -> local decision -> relay pulse -> durable event."""
+"""A minimal card-operated gate without an agent: swipe -> AccessPolicy -> relay pulse -> durable event.
+
+For the thin-slice tests and small demos; the full agent (python -m edge) runs doors through AccessPoint.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from devices.card_reader import CardReader
 from devices.relay import Relay
-from edge.decision import decide
-from edge.gate import GateController
+from edge.access.allowlist import Allowlist
+from edge.access.config import ALWAYS, AccessConfig
+from edge.access.errors import CredentialFormatError
+from edge.access.policy import AccessPolicy, Outcome
+from edge.access.wiegand import swipe_card_number
 from edge.publisher import EdgePublisher
-from protocol.commands import AllowlistEntry, CredentialKind
+from protocol.commands import AllowlistEntry
 from protocol.events import AccessDecision, Direction, Method, Result
 
 log = logging.getLogger(__name__)
@@ -28,15 +35,22 @@ class CardGate:
         reader: CardReader,
         relay: Relay,
         publisher: EdgePublisher,
-        allowlist: dict[tuple[str, str], AllowlistEntry],
+        allowlist: Mapping[tuple[str, str], AllowlistEntry],
         pulse_ms: int = 3000,
         direction: Direction = Direction.IN,
     ) -> None:
         self.gate, self.door, self.reader, self.relay = gate, door, reader, relay
         self.publisher = publisher
-        self.allowlist = allowlist
         self.pulse_ms = pulse_ms
         self.direction = direction
+        entries = list(allowlist.values())
+        groups = {entry.group for entry in entries} | {"residents"}
+        config = AccessConfig(
+            site="local",
+            doors=[{"id": door, "gate": gate, "direction": direction, "methods": [Method.CARD], "pulse_ms": pulse_ms}],
+            schedules={group: ALWAYS for group in groups},
+        )
+        self.policy = AccessPolicy(config, Allowlist(entries))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"gate-{gate}", daemon=True)
 
@@ -49,25 +63,25 @@ class CardGate:
         self._stop.set()
         self._thread.join(5)
 
-    def handle(self, card_number: str) -> AccessDecision:
-        """Decide on one swipe, pulse the relay when granted, and record the event."""
+    def handle(self, card_number: str, wiegand_bits: str | None = None) -> AccessDecision:
+        """Decide on one swipe, pulse the relay when granted, and record the event (and any alarm)."""
         started = time.perf_counter()
-        decision = decide(CredentialKind.CARD, card_number, self.gate, datetime.now(UTC), self.allowlist)
-        if decision.result is Result.GRANTED:
+        try:
+            number = swipe_card_number(card_number, wiegand_bits)
+        except CredentialFormatError as err:
+            log.info("gate %s: unreadable card: %s", self.gate, err)
+            number = ""
+        if number:
+            outcome = self.policy.decide_card(number, self.door, datetime.now(UTC))
+        else:
+            door = self.policy.config.door(self.door)
+            outcome = Outcome(Result.DENIED, "bad-card-read", Method.CARD, self.gate, self.door, door.direction)
+        if outcome.granted:
             self.relay.pulse(self.pulse_ms)
-        entry = decision.entry
-        event = AccessDecision(
-            gate=self.gate,
-            door=self.door,
-            direction=self.direction,
-            method=Method.CARD,
-            result=decision.result,
-            reason=decision.reason,
-            person_id=entry.person_id if entry else None,
-            credential_ref=entry.credential_ref if entry else None,
-            latency_ms=(time.perf_counter() - started) * 1000,
-        )
+        event = outcome.event(latency_ms=(time.perf_counter() - started) * 1000)
         self.publisher.send(event)
+        for alarm in outcome.alarms:
+            self.publisher.send(alarm)
         return event
 
     def _loop(self) -> None:
@@ -75,37 +89,5 @@ class CardGate:
         while not self._stop.is_set():
             swipe = self.reader.read(timeout=0.2)
             if swipe is not None:
-                event = self.handle(swipe.card_number)
+                event = self.handle(swipe.card_number, swipe.wiegand_bits)
                 log.info("gate %s: %s (%s)", self.gate, event.result.value, event.reason)
-
-
-class ReaderLoop:
-    """Feeds the swipes of one card reader to its gate controller on a thread of its own."""
-
-    def __init__(self, reader: CardReader, gate: GateController) -> None:
-        self.reader = reader
-        self.gate = gate
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"reader-{gate.id}", daemon=True)
-
-    def start(self) -> None:
-        """Start reading swipes."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current swipe."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(5)
-
-    def _loop(self) -> None:
-        """Read swipes until stopped; a failing swipe is logged, never fatal."""
-        while not self._stop.is_set():
-            swipe = self.reader.read(timeout=0.2)
-            if swipe is None or not swipe.card_number:
-                continue
-            started = time.perf_counter()
-            try:
-                self.gate.card(swipe.card_number, started)
-            except Exception:  # noqa: BLE001 - one bad swipe must not stop the reader
-                log.exception("gate %s: swipe failed", self.gate.id)

@@ -180,7 +180,7 @@ class CommandProcessor:
 
     def _open_door(self, command: OpenDoor) -> OpenDoorResult:
         """Pulse the door's relay; the gate records a remote access decision (the audit event)."""
-        gate = next((g for g in self.gates() if g.door.settings.id == command.door), None)
+        gate = next((g for g in self.gates() if g.door_id == command.door), None)
         if gate is None:
             raise CommandRefused(f"unknown_door: {command.door!r}")
         gate.remote_open(command.pulse_ms, command.operator, command.reason)

@@ -4,34 +4,33 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from edge.access.config import AccessConfig, DoorKind, FailMode, PinPolicy, Schedule, default_schedules
+from edge.access.errors import PassKeyError
+from edge.access.qr_pass import load_public_key
+from edge.device_settings import (
+    CardReaderSettings,
+    Ident,
+    KeypadSettings,
+    RelaySettings,
+    SensorSettings,
+    SimulationSettings,
+)
 from edge.vision.face_config import FacePipelineConfig
 from edge.vision.plate_voting import PlateVoteConfig
 from edge.vision.plates import PlateRecogniserConfig
 from protocol.broker import BrokerSettings
 from protocol.commands import COMMAND_MAX_BYTES
-from protocol.errors import TopicError
-from protocol.events import Direction
-from protocol.topics import check_level
+from protocol.events import Direction, Method
 
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the file (or source) and the field."""
-
-
-def _level(value: str) -> str:
-    """Accept only identifiers usable as MQTT topic levels (a-z, 0-9, '-')."""
-    try:
-        return check_level(value, "identifier")
-    except TopicError as err:
-        raise ValueError(err.detail) from err
-
-
-Ident = Annotated[str, AfterValidator(_level)]
 
 
 class Strict(BaseModel):
@@ -46,6 +45,7 @@ class CameraRole(StrEnum):
     FACE = "face"
     PLATE = "plate"
     BOTH = "both"
+    QR = "qr"  # visitor passes only (every camera reads passes when its door accepts qr)
 
 
 class MotionSettings(Strict):
@@ -85,18 +85,37 @@ class CameraSettings(Strict):
         return self
 
 
-class RelaySettings(Strict):
-    """The relay output that releases a door or lifts a barrier."""
-
-    kind: Literal["simulated"] = Field(default="simulated", description="Relay driver from devices/")
-
-
 class DoorSettings(Strict):
-    """A door or barrier the agent drives."""
+    """A door or barrier the agent drives, its hardware and how it may be opened."""
 
     id: Ident = Field(description="Door or barrier id (a topic level)")
+    kind: DoorKind | None = Field(
+        default=None, description="door or barrier; null = barrier when a plate camera watches its gate, else door"
+    )
+    methods: list[Method] | None = Field(
+        default=None,
+        description="Credentials accepted (face never alone); null = card, plus pin with a keypad, face or plate "
+        "with such a camera, qr with a camera when pass keys are set",
+    )
+    groups: list[Ident] | None = Field(default=None, description="Access groups allowed here; null = all")
     relay: RelaySettings = Field(default_factory=RelaySettings, description="Relay driver")
-    pulse_ms: int = Field(default=3000, ge=100, le=60000, description="Relay pulse length on a granted passage")
+    sensor: SensorSettings | None = Field(
+        default=None, description="Door contact (door) or safety loop (barrier); null = none, so no door alarms"
+    )
+    pulse_ms: int = Field(default=3000, ge=100, le=60000, description="How long a grant unlocks the door")
+    held_open_s: float = Field(default=30.0, gt=0, le=3600, description="Open longer than this raises an alarm")
+    forced_grace_s: float = Field(
+        default=1.0, ge=0, le=30, description="Seconds after relocking during which an opening is not forced"
+    )
+    fail_mode: FailMode = Field(default=FailMode.FAIL_SECURE, description="Lock behaviour on power loss")
+    relock_on_close: bool = Field(default=True, description="Relock as soon as the door closes after a grant")
+    anti_passback: bool = Field(default=False, description="Refuse an entry by someone already inside")
+    vehicle_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Barrier: lower again if no vehicle arrives within this time"
+    )
+    barrier_close_s: float = Field(
+        default=3.0, ge=0, le=30, description="Barrier: seconds the arm takes to come down (tailgating window)"
+    )
 
 
 class GateSettings(Strict):
@@ -105,15 +124,6 @@ class GateSettings(Strict):
     id: Ident = Field(description="Gate id at the site (a topic level)")
     door: Ident = Field(description="Door (from `doors`) opened on a granted passage")
     direction: Direction = Field(default=Direction.IN, description="Passage direction at this gate")
-
-
-class CardReaderSettings(Strict):
-    """A card reader at a gate."""
-
-    id: Ident = Field(description="Reader id on this device")
-    gate: Ident = Field(description="Gate (from `gates`) the reader serves")
-    kind: Literal["simulated"] = Field(default="simulated", description="Reader driver from devices/")
-    script: list[str] = Field(default_factory=list, description="Simulated reader: card numbers swiped at start")
 
 
 class FaceSettings(Strict):
@@ -143,6 +153,56 @@ class DecisionPolicy(Strict):
     plate_requires_validated: bool = Field(default=True, description="Decide only on plates matching a pattern")
     unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
     watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
+
+
+class PassSettings(Strict):
+    """Offline verification of QR visitor passes shown to the cameras."""
+
+    public_keys: dict[str, str] = Field(
+        default_factory=dict, description="Platform pass keys by key id: base64url raw Ed25519 or PEM"
+    )
+    clock_skew_s: float = Field(default=60.0, ge=0, le=3600, description="Tolerated clock difference")
+    used_store: Path = Field(default=Path("used-passes.db"), description="SQLite file of used passes (under data_dir)")
+    group: Ident = Field(default="visitors", description="Access group whose schedule applies to passes")
+    repeat_s: float = Field(
+        default=5.0, gt=0, le=600, description="A pass in view is decided again only after this long out of view"
+    )
+
+    @field_validator("public_keys")
+    @classmethod
+    def _keys_load(cls, keys: dict[str, str]) -> dict[str, str]:
+        """Every key must be an Ed25519 public key."""
+        for key_id, text in keys.items():
+            try:
+                load_public_key(text)
+            except PassKeyError as err:
+                raise ValueError(f"key {key_id!r}: {err}") from err
+        return keys
+
+
+class AccessSettings(Strict):
+    """Access policy: schedules per group, PIN lock-out, visitor passes, anti-passback."""
+
+    timezone: str = Field(default="Asia/Shanghai", description="IANA timezone of the schedules")
+    face_min_score: float = Field(
+        default=0.0, ge=0, le=1, description="Least face score (1 - distance) that grants, on top of the matcher's"
+    )
+    schedules: dict[str, Schedule] = Field(default_factory=default_schedules, description="Schedules by group")
+    pin: PinPolicy = Field(default_factory=PinPolicy, description="PIN lock-out policy")
+    passes: PassSettings = Field(default_factory=PassSettings, description="QR visitor passes")
+    anti_passback_reset_s: float | None = Field(
+        default=43200.0, gt=0, description="Forget that someone is inside after this long (null: never)"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        """The timezone must exist in the tz database."""
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown timezone {name!r}") from err
+        return name
 
 
 class OutboxSettings(Strict):
@@ -179,17 +239,22 @@ class EdgeConfig(Strict):
     gates: list[GateSettings] = Field(default_factory=list, max_length=16, description="Gates of this device")
     cameras: list[CameraSettings] = Field(default_factory=list, max_length=16, description="Cameras")
     card_readers: list[CardReaderSettings] = Field(default_factory=list, max_length=16, description="Card readers")
+    keypads: list[KeypadSettings] = Field(default_factory=list, max_length=16, description="PIN keypads")
     faces: FaceSettings | None = Field(default=None, description="Face recognition; null = off")
     plates: PlateSettings | None = Field(default=None, description="Plate recognition; null = off")
     decision: DecisionPolicy = Field(default_factory=DecisionPolicy, description="Decision policy")
+    access: AccessSettings = Field(default_factory=AccessSettings, description="Access policy")
+    simulation: SimulationSettings | None = Field(
+        default=None, description="Control file for simulated devices; null = off"
+    )
     outbox: OutboxSettings = Field(default_factory=OutboxSettings, description="Outbox and its bounds")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Telemetry")
     commands: CommandSettings = Field(default_factory=CommandSettings, description="Remote commands")
 
     @model_validator(mode="after")
     def _references(self) -> EdgeConfig:
-        """Ids are unique and every gate, door and recogniser a part refers to exists."""
-        for name in ("doors", "gates", "cameras", "card_readers"):
+        """Ids are unique, every reference exists, each door has one gate, and the access policy is lawful."""
+        for name in ("doors", "gates", "cameras", "card_readers", "keypads"):
             ids = [item.id for item in getattr(self, name)]
             duplicates = sorted({i for i in ids if ids.count(i) > 1})
             if duplicates:
@@ -199,7 +264,11 @@ class EdgeConfig(Strict):
         for index, gate in enumerate(self.gates):
             if gate.door not in doors:
                 raise ValueError(f"gates.{index}.door: {gate.door!r} is not one of doors {sorted(doors)}")
-        for name in ("cameras", "card_readers"):
+        for index, door in enumerate(self.doors):
+            users = [gate.id for gate in self.gates if gate.door == door.id]
+            if len(users) != 1:
+                raise ValueError(f"doors.{index}: a door belongs to exactly one gate, {door.id!r} to {users}")
+        for name in ("cameras", "card_readers", "keypads"):
             for index, item in enumerate(getattr(self, name)):
                 if item.gate not in gates:
                     raise ValueError(f"{name}.{index}.gate: {item.gate!r} is not one of gates {sorted(gates)}")
@@ -208,7 +277,62 @@ class EdgeConfig(Strict):
                 raise ValueError(f"cameras.{index}.role: {camera.role.value} needs the faces section")
             if camera.role in (CameraRole.PLATE, CameraRole.BOTH) and self.plates is None:
                 raise ValueError(f"cameras.{index}.role: {camera.role.value} needs the plates section")
+            if camera.role is CameraRole.QR and not self.access.passes.public_keys:
+                raise ValueError(f"cameras.{index}.role: qr needs access.passes.public_keys")
+        self.access_config()
         return self
+
+    def gate_of(self, door_id: str) -> GateSettings:
+        """The gate a door belongs to."""
+        return next(gate for gate in self.gates if gate.door == door_id)
+
+    def access_config(self) -> AccessConfig | None:
+        """The access layer's view of these doors (None without doors); ValueError naming the field if unlawful."""
+        if not self.doors:
+            return None
+        document = {
+            "site": self.site,
+            "timezone": self.access.timezone,
+            "face_min_score": self.access.face_min_score,
+            "plate_min_score": self.decision.plate_min_confidence,
+            "schedules": self.access.schedules,
+            "doors": [self._door_document(door) for door in self.doors],
+            "pin": self.access.pin,
+            "passes": {
+                "public_keys": self.access.passes.public_keys,
+                "clock_skew_s": self.access.passes.clock_skew_s,
+                "used_store": self.path(self.access.passes.used_store),
+                "group": self.access.passes.group,
+            },
+            "anti_passback_reset_s": self.access.anti_passback_reset_s,
+        }
+        try:
+            return AccessConfig.model_validate(document)
+        except ValidationError as err:
+            item = err.errors()[0]
+            location = ".".join(str(part) for part in item["loc"]) or "doors"
+            section = location if location.startswith("doors") else f"access.{location}"
+            raise ValueError(f"{section}: {item['msg'].removeprefix('Value error, ')}") from None
+
+    def _door_document(self, door: DoorSettings) -> dict[str, Any]:
+        """One door as the access layer configures it, with the kind and methods derived where not set."""
+        gate = self.gate_of(door.id)
+        roles = {camera.role for camera in self.cameras if camera.gate == gate.id}
+        plate_camera = bool(roles & {CameraRole.PLATE, CameraRole.BOTH})
+        kind = door.kind or (DoorKind.BARRIER if plate_camera else DoorKind.DOOR)
+        methods = door.methods
+        if methods is None:
+            methods = [Method.CARD]
+            if any(keypad.gate == gate.id for keypad in self.keypads):
+                methods.append(Method.PIN)
+            if roles & {CameraRole.FACE, CameraRole.BOTH}:
+                methods.append(Method.FACE)
+            if plate_camera and kind is DoorKind.BARRIER:
+                methods.append(Method.PLATE)
+            if roles and self.access.passes.public_keys:
+                methods.append(Method.QR)
+        fields = door.model_dump(exclude={"kind", "methods", "relay", "sensor"})
+        return {**fields, "gate": gate.id, "direction": gate.direction, "kind": kind, "methods": methods}
 
     def path(self, relative: Path) -> Path:
         """A path under data_dir (absolute paths are kept)."""

@@ -69,6 +69,7 @@ class AlarmType(StrEnum):
     TAMPER = "tamper"
     DEVICE_FAULT = "device_fault"
     PIN_LOCKOUT = "pin_lockout"
+    PASS_REPLAYED = "pass_replayed"
 
 
 class Severity(StrEnum):

@@ -74,7 +74,7 @@ class Schedule(_Strict):
 ALWAYS = Schedule(windows=[TimeWindow(start=time(0), end=time(0))])
 
 
-def _default_schedules() -> dict[str, Schedule]:
+def default_schedules() -> dict[str, Schedule]:
     """Residents any time, staff 06:00-23:00, visitors 07:00-22:00, deliveries 08:00-21:00."""
     return {
         "residents": ALWAYS,
@@ -169,7 +169,7 @@ class AccessConfig(_Strict):
     timezone: str = Field(default="Asia/Shanghai", description="IANA timezone of the schedules")
     face_min_score: float = Field(default=0.6, ge=0, le=1, description="Smallest face match score that grants")
     plate_min_score: float = Field(default=0.8, ge=0, le=1, description="Smallest plate read confidence that grants")
-    schedules: dict[str, Schedule] = Field(default_factory=_default_schedules, description="Schedules by group")
+    schedules: dict[str, Schedule] = Field(default_factory=default_schedules, description="Schedules by group")
     doors: list[DoorConfig] = Field(min_length=1, description="Doors and barriers this device drives")
     pin: PinPolicy = Field(default_factory=PinPolicy, description="PIN lock-out policy")
     passes: PassPolicy = Field(default_factory=PassPolicy, description="QR visitor pass policy")

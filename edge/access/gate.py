@@ -8,12 +8,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from devices.card_reader import CardReader, CardSwipe
 from devices.clock import Clock, SystemClock
-from devices.interfaces import Camera
 from devices.keypad import KeyEntry, Keypad
 from devices.relay import Relay
 from devices.sensors import BinarySensor
@@ -22,17 +20,25 @@ from edge.access.config import DoorKind
 from edge.access.door import DoorController
 from edge.access.errors import CredentialFormatError
 from edge.access.policy import AccessPolicy, Outcome
-from edge.access.qr_code import QrReader
 from edge.access.wiegand import swipe_card_number
 from protocol.base import WireModel
 from protocol.events import Method, Result
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from devices.interfaces import Camera
 
 log = logging.getLogger(__name__)
 EventSink = Callable[[WireModel], None]
 
 
 class AccessPoint:
-    """One door or barrier: decides presentations, drives the lock or arm, and emits every event to `sink`."""
+    """One door or barrier: decides presentations, drives the lock or arm, and emits every event to `sink`.
+
+    Every entry point runs under `lock` (share one lock between the points of one policy when several threads
+    feed them: readers, cameras, the tick loop and remote commands); QR decoding runs outside it.
+    """
 
     def __init__(
         self,
@@ -42,17 +48,19 @@ class AccessPoint:
         sink: EventSink,
         clock: Clock | None = None,
         qr_repeat_s: float = 5.0,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.policy = policy
         self.config = policy.config.door(door_id)
         self.sink = sink
         self.clock = clock or SystemClock()
         self.qr_repeat_s = qr_repeat_s
+        self.lock = lock or threading.RLock()
         controller_class = BarrierController if self.config.kind is DoorKind.BARRIER else DoorController
         self.controller: DoorController | BarrierController = controller_class(self.config, relay, sink, sink)
         self.controller.start()
-        self._qr_reader = QrReader()
-        self._recent_tokens: dict[str, float] = {}
+        self._qr_reader: Any = None
+        self._seen_tokens: dict[str, float] = {}
 
     @property
     def door_id(self) -> str:
@@ -62,74 +70,102 @@ class AccessPoint:
     def card(self, swipe: CardSwipe) -> Outcome:
         """A card swipe (number or raw Wiegand frame)."""
         started = time.perf_counter()
-        try:
-            number = swipe_card_number(swipe.card_number, swipe.wiegand_bits)
-        except CredentialFormatError as err:
-            log.info("door %s: unreadable card: %s", self.door_id, err)
-            return self._finish(self._bad_read(Method.CARD), started)
-        return self._finish(self.policy.decide_card(number, self.door_id, self.clock.now()), started)
+        with self.lock:
+            try:
+                number = swipe_card_number(swipe.card_number, swipe.wiegand_bits)
+            except CredentialFormatError as err:
+                log.info("door %s: unreadable card: %s", self.door_id, err)
+                return self._finish(self._bad_read(Method.CARD), started)
+            return self._finish(self.policy.decide_card(number, self.door_id, self.clock.now()), started)
 
     def pin(self, entry: KeyEntry) -> Outcome:
         """An account code and PIN from the keypad."""
         started = time.perf_counter()
-        return self._finish(self.policy.decide_pin(entry.account, entry.pin, self.door_id, self.clock.now()), started)
+        with self.lock:
+            outcome = self.policy.decide_pin(entry.account, entry.pin, self.door_id, self.clock.now())
+            return self._finish(outcome, started)
 
-    def qr(self, token: str) -> Outcome:
+    def qr(self, token: str, recognised_ms: float = 0.0) -> Outcome:
         """A visitor pass token (decoded from a frame or typed in by the guard)."""
         started = time.perf_counter()
-        return self._finish(self.policy.decide_qr(token, self.door_id, self.clock.now()), started)
+        with self.lock:
+            outcome = self.policy.decide_qr(token, self.door_id, self.clock.now())
+            return self._finish(outcome, started, recognised_ms)
 
     def frame(self, frame: np.ndarray) -> list[Outcome]:
-        """Decide every QR pass on a camera frame, once per token within `qr_repeat_s` (a held-up phone)."""
+        """Decide every QR pass on a camera frame; a token still in view (seen within `qr_repeat_s`) only once."""
+        started = time.perf_counter()
+        if self._qr_reader is None:
+            from edge.access.qr_code import QrReader  # OpenCV only for access points that read passes
+
+            self._qr_reader = QrReader()
+        tokens = self._qr_reader.decode(frame)
+        decoded_ms = (time.perf_counter() - started) * 1000
         outcomes = []
-        mono = self.clock.monotonic()
-        self._recent_tokens = {t: at for t, at in self._recent_tokens.items() if mono - at < self.qr_repeat_s}
-        for token in self._qr_reader.decode(frame):
-            if token in self._recent_tokens:
-                continue
-            self._recent_tokens[token] = mono
-            outcomes.append(self.qr(token))
+        with self.lock:
+            mono = self.clock.monotonic()
+            self._seen_tokens = {t: at for t, at in self._seen_tokens.items() if mono - at < self.qr_repeat_s}
+            for token in tokens:
+                held_up = token in self._seen_tokens
+                self._seen_tokens[token] = mono
+                if not held_up:
+                    outcomes.append(self.qr(token, decoded_ms))
         return outcomes
 
-    def face(self, person_id: str | None, score: float, group: str = "residents") -> Outcome:
+    def face(
+        self, person_id: str | None, score: float, group: str = "residents", recognised_ms: float = 0.0
+    ) -> Outcome:
         """An identity from the face module."""
         started = time.perf_counter()
-        outcome = self.policy.decide_face(person_id, score, self.door_id, self.clock.now(), group)
-        return self._finish(outcome, started)
+        with self.lock:
+            outcome = self.policy.decide_face(person_id, score, self.door_id, self.clock.now(), group)
+            return self._finish(outcome, started, recognised_ms)
 
-    def plate(self, plate: str, score: float | None = None) -> Outcome:
+    def plate(self, plate: str, score: float | None = None, recognised_ms: float = 0.0) -> Outcome:
         """A voted plate read from the plate module."""
         started = time.perf_counter()
-        return self._finish(self.policy.decide_plate(plate, self.door_id, self.clock.now(), score), started)
+        with self.lock:
+            outcome = self.policy.decide_plate(plate, self.door_id, self.clock.now(), score)
+            return self._finish(outcome, started, recognised_ms)
+
+    def refuse(self, method: Method, reason: str, recognised_ms: float = 0.0, **refs: Any) -> Outcome:
+        """Deny a presentation whose evidence was refused before the policy (liveness, unreadable plate)."""
+        config = self.config
+        outcome = Outcome(Result.DENIED, reason, method, config.gate, config.id, config.direction, **refs)
+        with self.lock:
+            return self._finish(outcome, time.perf_counter(), recognised_ms)
 
     def remote_open(self, duration_ms: int | None = None) -> None:
         """Open on an operator's command (the runtime audits it) or an exit button."""
-        if isinstance(self.controller, BarrierController):
-            self.controller.open(self.clock.monotonic())
-        else:
-            self.controller.release(self.clock.monotonic(), duration_ms)
+        with self.lock:
+            if isinstance(self.controller, BarrierController):
+                self.controller.open(self.clock.monotonic())
+            else:
+                self.controller.release(self.clock.monotonic(), duration_ms)
 
     def sensor(self, active: bool) -> None:
         """The door contact (door) or the safety loop (barrier) changed."""
-        if isinstance(self.controller, BarrierController):
-            self.controller.loop(active, self.clock.monotonic())
-        else:
-            self.controller.sensor(active, self.clock.monotonic())
+        with self.lock:
+            if isinstance(self.controller, BarrierController):
+                self.controller.loop(active, self.clock.monotonic())
+            else:
+                self.controller.sensor(active, self.clock.monotonic())
 
     def tick(self) -> None:
         """Relock, lower and check timers; call often (10 Hz or more)."""
-        self.controller.tick(self.clock.monotonic())
+        with self.lock:
+            self.controller.tick(self.clock.monotonic())
 
     def _bad_read(self, method: Method) -> Outcome:
         """The outcome of a credential that could not be read."""
         config = self.config
         return Outcome(Result.DENIED, "bad-card-read", method, config.gate, config.id, config.direction)
 
-    def _finish(self, outcome: Outcome, started: float) -> Outcome:
-        """Act on a decision and emit its event and alarms."""
+    def _finish(self, outcome: Outcome, started: float, recognised_ms: float = 0.0) -> Outcome:
+        """Act on a decision and emit its event and alarms (latency: recognition plus decision)."""
         if outcome.granted:
             self.remote_open()
-        self.sink(outcome.event(latency_ms=(time.perf_counter() - started) * 1000))
+        self.sink(outcome.event(latency_ms=recognised_ms + (time.perf_counter() - started) * 1000))
         for alarm in outcome.alarms:
             self.sink(alarm)
         return outcome
@@ -188,7 +224,7 @@ class GateRunner:
         return handled + len(results)
 
     def start(self, interval_s: float = 0.05) -> None:
-        """Run `step()` in a background thread until `stop()`."""
+        """Run `step()` in a background thread until `stop()` (the default 20 Hz keeps door timers tight)."""
         self._stop = threading.Event()
 
         def loop() -> None:
@@ -203,6 +239,8 @@ class GateRunner:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the background thread."""
-        self._stop.set()
-        self._thread.join(5)
+        """Stop the background thread (if it was started)."""
+        thread = getattr(self, "_thread", None)
+        if thread is not None:
+            self._stop.set()
+            thread.join(5)

@@ -135,7 +135,7 @@ class AccessPolicy:
         if blocked:
             return self._outcome(door, Method.QR, Result.DENIED, blocked, **refs)
         if visitor_pass.single_use and self.used_passes is not None and self.used_passes.used(visitor_pass.pass_id):
-            return self._outcome(door, Method.QR, Result.DENIED, "pass-replayed", **refs)
+            return self._replayed(door, refs)
         key = f"pass:{visitor_pass.pass_id}"
         if door.anti_passback and not self.passback.allows(key, door.direction, now):
             return self._outcome(door, Method.QR, Result.DENIED, "anti-passback", **refs)
@@ -143,7 +143,7 @@ class AccessPolicy:
             if self.used_passes is None:
                 return self._outcome(door, Method.QR, Result.DENIED, "pass-not-configured", **refs)
             if not self.used_passes.claim(visitor_pass.pass_id, door.gate, now, visitor_pass.expires):
-                return self._outcome(door, Method.QR, Result.DENIED, "pass-replayed", **refs)
+                return self._replayed(door, refs)
         self.passback.record(key, door.direction, now)
         return self._outcome(door, Method.QR, Result.GRANTED, "visitor-pass", **refs)
 
@@ -242,6 +242,17 @@ class AccessPolicy:
             door=door.id,
             detail="watchlisted credential presented",
         )
+
+    def _replayed(self, door: DoorConfig, refs: dict) -> Outcome:
+        """A single-use pass shown again: refused, with an alarm (a copied or photographed pass)."""
+        alarm = Alarm(
+            alarm_type=AlarmType.PASS_REPLAYED,
+            severity=Severity.WARNING,
+            gate=door.gate,
+            door=door.id,
+            detail="single-use visitor pass shown again",
+        )
+        return self._outcome(door, Method.QR, Result.DENIED, "pass-replayed", alarms=(alarm,), **refs)
 
     def _lockout_alarm(self, door: DoorConfig, key: str) -> Alarm:
         """The alarm of a PIN lock-out starting (names the keypad or that an account was locked, not which)."""

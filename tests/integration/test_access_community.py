@@ -145,14 +145,15 @@ def test_community_day_through_mosquitto(mosquitto, tmp_path):
     assert reasons["unknown-card"] == 3
     assert {o.method.value for _, o in outcomes} == CREDENTIALS
 
-    # Alarms: the intruder at 02:30, every door held open, the van followed through the barrier.
+    # Alarms: the intruder at 02:30, every door held open, the van followed through the barrier, every replay.
     alarms = Counter((a.alarm_type.value, a.door) for a in emitted if a.SCHEMA == "alarm")
     holds = sum(1 for i, o in outcomes if i.behaviour == "hold" and o.granted)
     assert holds >= 1
     assert alarms[("door_forced_open", "gate-1-in")] == 1
     assert sum(n for (kind, _), n in alarms.items() if kind == "door_held_open") == holds
     assert sum(n for (kind, _), n in alarms.items() if kind == "tailgating") == 1
-    assert sum(alarms.values()) == 2 + holds, alarms
+    assert sum(n for (kind, _), n in alarms.items() if kind == "pass_replayed") == replays
+    assert sum(alarms.values()) == 2 + holds + replays, alarms
 
     # Everything emitted reached the broker and the subscriber, in order, and left the outbox.
     wait_until(lambda: len(subscriber.messages) >= len(emitted), 30, message="all events at the subscriber")

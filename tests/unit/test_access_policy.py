@@ -162,6 +162,8 @@ def test_qr_valid_then_replayed(policy, signer):
     assert (first.result, first.reason, first.pass_id) == (Result.GRANTED, "visitor-pass", "v-9")
     again = policy.decide_qr(token, "north-in", MONDAY_9 + timedelta(minutes=1))
     assert (again.result, again.reason) == (Result.DENIED, "pass-replayed")
+    assert [a.alarm_type for a in again.alarms] == [AlarmType.PASS_REPLAYED] and not first.alarms
+    assert again.alarms[0].door == "north-in" and "v-9" not in again.alarms[0].detail
 
 
 def test_qr_multi_use_pass_and_refusals(policy, signer):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import numpy as np
@@ -54,6 +55,11 @@ def _send(agent, body, name=None, device=DEVICE, site=SITE, raw: bytes | None = 
     name = name or body.TOPIC_NAME
     payload = raw if raw is not None else encode(build(body, site=site, device=device, seq=1))
     return agent.commands.handle(command_topic(site, device, name), payload)
+
+
+def _releases(relay) -> int:
+    """How many times a simulated relay was energised (a fail-secure lock released)."""
+    return sum(1 for _, energised in relay.changes if energised)
 
 
 def _card(value, person, ref, **extra):
@@ -119,11 +125,16 @@ def test_open_door_pulses_and_records_an_audit_event(agent):
     command = OpenDoor(request_id=uuid.uuid4(), door="door-1", pulse_ms=1500, operator="op-7", reason="delivery")
     result = _send(agent, command)
     assert result.ok and result.opened
-    assert [pulse[1] for pulse in agent.relays["door-1"].pulses] == [1500]
+    relay, door = agent.relays["door-1"], agent.points["door-1"].controller
+    assert relay.energised and _releases(relay) == 1, "the lock is released"
+    door.tick(time.monotonic() + 1.4)
+    assert relay.energised, "still released within the 1500 ms asked for"
     event = json.loads(agent.outbox.pending()[-1].payload)
     assert event["data"]["method"] == "remote" and event["data"]["credential_ref"] == "op-7"
     again = _send(agent, command)
-    assert again == result and len(agent.relays["door-1"].pulses) == 1, "a redelivered command is not re-run"
+    assert again == result and _releases(relay) == 1, "a redelivered command is not re-run"
+    door.tick(time.monotonic() + 1.6)
+    assert not relay.energised, "locked again after 1500 ms"
 
 
 def test_erase_person_reports_what_was_erased(agent):
@@ -179,7 +190,7 @@ def _state(agent):
         agent.allowlist.version,
         len(agent.allowlist.snapshot),
         agent.gallery.version,
-        len(agent.relays["door-1"].pulses),
+        len(agent.relays["door-1"].changes),
         agent.config_version,
         agent.outbox.depth(),
     )
