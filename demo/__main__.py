@@ -71,7 +71,8 @@ def banner(base: str, logins: dict[str, str], world, started: float) -> str:
         "",
         f"Demo running (ready in {time.monotonic() - started:.1f} s). Web interface: {base}/ui/   API: {base}/docs",
         *(f"  {user} login: {user} / {password}" for user, password in logins.items()),
-        f"  lobby gate (face + card): resident 王芳 Wang Fang walks up every ~13 s; cards {', '.join(world.cards)}",
+        "  lobby gate (face, card, QR): resident 王芳 Wang Fang walks up, then visitor 陈女士 Ms Chen shows her QR",
+        f"    pass, every 15.5 s; card swipes: {', '.join(world.cards)} (residents) and unknown cards",
         "  car park barrier (plates), one car every 8 s:",
         *(f"    {car.plate}  {car.who}" for car in world.cars),
         *(f"  visitor pass link: {link}" for link in world.pass_links),
@@ -122,11 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         world = build_world(api, jpeg(face), logins)
         videos = var / "scenes"
         videos.mkdir()
-        render_lobby(videos / "lobby.mp4", write_gate_photo(videos))
+        render_lobby(videos / "lobby.mp4", write_gate_photo(videos), world.walk_pass_token)
         render_car_lane(videos / "car-in.mp4", world.cars)
         configs = [
-            gate_config("face", var, broker.port, videos / "lobby.mp4"),
-            gate_config("vehicle", var, broker.port, videos / "car-in.mp4"),
+            gate_config("face", var, broker.port, videos / "lobby.mp4", world.pass_keys),
+            gate_config("vehicle", var, broker.port, videos / "car-in.mp4", world.pass_keys),
         ]
         agents = start_agents(configs)
         if not wait_for_sync(api, world):

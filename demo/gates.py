@@ -22,11 +22,12 @@ CONFIGS = {
 }
 
 
-def gate_config(kind: str, var: Path, broker_port: int, video: Path) -> EdgeConfig:
-    """A demo edge config with this run's broker port, data folder and scene video filled in."""
+def gate_config(kind: str, var: Path, broker_port: int, video: Path, pass_keys: dict[str, str]) -> EdgeConfig:
+    """A demo edge config with this run's broker port, data folder, scene video and pass keys filled in."""
     path = CONFIGS[kind]
     document = yaml.safe_load(path.read_text(encoding="utf-8"))
     document["broker"]["port"] = broker_port
+    document.setdefault("access", {}).setdefault("passes", {})["public_keys"] = pass_keys
     document["data_dir"] = str(var / "edge" / document["device"])
     for camera in document.get("cameras", []):
         camera["source"] = str(video)
@@ -84,6 +85,7 @@ def swipe_cards(agent: EdgeAgent, cards: list[str], unknown: tuple[str, ...], st
     """Present residents' cards (and now and then an unknown one) at the agent's card reader until stopped."""
     chooser = random.Random(7)
     choices = cards * 4 + list(unknown)
-    agent.readers[0].reader.present(cards[0])
+    reader_id = agent.config.card_readers[0].id
+    agent.devices.readers[reader_id].present(cards[0])
     while not stop.wait(interval_s):
-        agent.readers[0].reader.present(chooser.choice(choices))  # looked up again: a config update rebuilds it
+        agent.devices.readers[reader_id].present(chooser.choice(choices))  # looked up again: updates rebuild it

@@ -18,11 +18,12 @@ class CarVisit:
     who: str
 
 
-def render_lobby(path: Path, photo: Path, idle_s: float = 3.0, walk_s: float = 3.0, after_s: float = 7.0) -> float:
-    """A resident walking up to the lobby door once per loop; returns the loop length in seconds."""
+def render_lobby(path: Path, photo: Path, pass_token: str, idle_s: float = 3.0, walk_s: float = 3.0) -> float:
+    """A resident walking up to the lobby door, then a visitor holding up a QR pass; returns the loop length."""
     camera = SceneCamera(WIDTH, HEIGHT, FPS, noise=0.0)
     camera.walk_face(photo, duration=walk_s, start=idle_s)
-    seconds = idle_s + walk_s + after_s
+    camera.show_qr(pass_token, duration=2.5, start=idle_s + walk_s + 3.0)
+    seconds = idle_s + walk_s + 3.0 + 2.5 + 4.0
     camera.write_mp4(path, seconds)
     return seconds
 

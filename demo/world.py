@@ -31,6 +31,8 @@ class DemoWorld:
     face_person: str = ""
     device_ids: dict[str, int] = field(default_factory=dict)
     pass_links: list[str] = field(default_factory=list)
+    walk_pass_token: str = ""
+    pass_keys: dict[str, str] = field(default_factory=dict)
     cars: list[CarVisit] = field(default_factory=list)
 
 
@@ -107,9 +109,12 @@ def build_world(api: Api, face_jpeg: bytes, passwords: dict[str, str]) -> DemoWo
         | {"visitor_name": "赵先生 Mr Zhao", "plate": VISITOR_PLATE, "host_person_id": wang, "single_use": False},
     )
     walk_pass = api.post(
-        "/visitor-passes", json=window | {"visitor_name": "陈女士 Ms Chen", "host_person_id": li, "gates": [FACE_GATE]}
+        "/visitor-passes",
+        json=window
+        | {"visitor_name": "陈女士 Ms Chen", "host_person_id": li, "gates": [FACE_GATE], "single_use": False},
     )
     world.pass_links = [p["link"] for p in (car_pass, walk_pass) if p.get("link")]
+    world.walk_pass_token = walk_pass["token"]
     api.post(
         "/watchlist",
         json={
@@ -123,6 +128,7 @@ def build_world(api: Api, face_jpeg: bytes, passwords: dict[str, str]) -> DemoWo
     for code, gate in ((FACE_DEVICE, FACE_GATE), (VEHICLE_DEVICE, VEHICLE_GATE)):
         device = api.post("/devices", json={"site_id": SITE, "code": code, "gate": gate, "kind": "edge"})
         world.device_ids[code] = device["device_id"]
+        world.pass_keys = device["pass_public_keys"]  # what a provisioned gate's bundle carries
     api.post(
         "/users", json={"username": "manager", "password": passwords["manager"], "role": "manager", "site_ids": [SITE]}
     )

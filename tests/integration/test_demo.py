@@ -1,5 +1,6 @@
 """README command 1: the embedded demo starts in well under a minute and both gates' real edge agents produce
-events through mosquitto and ingest: faces and cards at the lobby, plates at the barrier, a watched plate alert."""
+events through mosquitto and ingest: faces, cards and a QR pass at the lobby, plates at the barrier, a watched
+plate's alert."""
 
 from __future__ import annotations
 
@@ -61,8 +62,9 @@ def test_demo_runs_both_gates_through_the_platform(tmp_path, mosquitto):  # the 
         def complete() -> bool:
             devices = {(e["device"], e["method"], e["result"]) for e in events}
             plates = {e["plate"] for e in events if e["kind"] == "plate"}
-            return {("face-gate-1", "face", "granted"), ("face-gate-1", "card", "granted"),
-                    ("vehicle-gate-1", "plate", "granted")} <= devices and bool(alerts) and WATCHED_PLATE in plates
+            wanted = {("face-gate-1", "face", "granted"), ("face-gate-1", "card", "granted"),
+                      ("face-gate-1", "qr", "granted"), ("vehicle-gate-1", "plate", "granted")}
+            return wanted <= devices and bool(alerts) and WATCHED_PLATE in plates
 
         while time.monotonic() - started < 100 and not complete():
             response = httpx.get(f"{base}/api/v1/events", params={"limit": 500}, headers=headers, timeout=10)
@@ -84,6 +86,7 @@ def test_demo_runs_both_gates_through_the_platform(tmp_path, mosquitto):  # the 
     by_gate = {(e["device"], e["method"], e["result"]) for e in events}
     assert ("face-gate-1", "face", "granted") in by_gate, (by_gate, output[-3000:])
     assert ("face-gate-1", "card", "granted") in by_gate, by_gate
+    assert ("face-gate-1", "qr", "granted") in by_gate, "the visitor's QR pass, read from the camera, opened the door"
     assert ("face-gate-1", "card", "denied") in by_gate or len(events) < 8, by_gate
     assert ("vehicle-gate-1", "plate", "granted") in by_gate, (by_gate, output[-3000:])
     refused = [e for e in events if e["device"] == "vehicle-gate-1" and e["result"] == "denied"]
