@@ -97,15 +97,13 @@ class Postgres:
 
     def pg_ctl(self, action: str) -> None:
         """Run pg_ctl stop/start on the cluster (to simulate an outage)."""
-        data = self.workdir / "data"
-        args = [str(POSTGRES_BIN / "pg_ctl"), "-D", str(data), "-w", "-m", "fast", action]
+        args = [str(POSTGRES_BIN / "pg_ctl"), "-D", str(self.workdir / "data"), "-w"]
         if action == "start":
-            args[5:5] = [
-                "-o",
-                f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off",
-                "-l",
-                str(self.workdir / "pg.log"),
-            ]
+            options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.workdir} -c fsync=off"
+            args += ["-o", options, "-l", str(self.workdir / "pg.log")]
+        else:
+            args += ["-m", "fast"]
+        args.append(action)
         self._run_as_owner(args)
 
     def stop(self) -> None:
