@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from protocol.cards import canonical_card
 from server.api.common import Page, PagingDep, fetch_page
 from server.api.deps import Caller, ServicesDep, Tx, authorize
 from server.security.policy import (
@@ -26,6 +27,7 @@ from server.security.policy import (
 from server.services.edge_lists import CREDENTIAL_CONTEXT
 from server.services.errors import Conflict, InvalidInput, NotFound
 from server.services.hooks import after_commit
+from server.services.pins import set_pin
 from server.services.sync import record_change
 from server.storage.audit import append_audit
 from server.storage.crypto import FieldCipher
@@ -98,7 +100,7 @@ class VehicleOut(BaseModel):
 
 
 class CredentialIn(BaseModel):
-    """A card or plate credential of a person (PINs are set at the gate terminal)."""
+    """A card or plate credential of a person (PINs: PUT /persons/{person_id}/pin)."""
 
     person_id: str = Field(max_length=64)
     kind: str = Field(pattern=r"^(card|plate)$")
@@ -106,6 +108,15 @@ class CredentialIn(BaseModel):
     access_group: str = Field(default="residents", pattern=r"^[a-z0-9-]{1,64}$")
     valid_from: AwareDatetime | None = None
     valid_until: AwareDatetime | None = None
+
+
+class PinIn(BaseModel):
+    """A person's PIN: the account code typed first (room or user code), then the PIN."""
+
+    account: str = Field(min_length=1, max_length=16, description="Account code, 1-16 letters, digits or '-'")
+    pin: str = Field(min_length=4, max_length=12, description="4-12 digits; only its hash is kept")
+    access_group: str = Field(default="residents", pattern=r"^[a-z0-9-]{1,64}$", description="Staff only")
+    valid_until: AwareDatetime | None = Field(default=None, description="Staff only")
 
 
 class CredentialOut(BaseModel):
@@ -359,8 +370,10 @@ def create_credential(body: CredentialIn, caller: Caller, connection: Tx, servic
     """Issue a card or plate credential; the value is stored encrypted and synced to the site's edges."""
     person = _load_person(connection, caller, body.person_id)
     value = re.sub(r"[\s·.\-•]", "", body.value).upper()
-    if body.kind == "card" and not re.fullmatch(r"[0-9A-F]{4,20}", value):
-        raise InvalidInput("value: a card number is 4-20 decimal or hex digits")
+    if body.kind == "card":
+        if not re.fullmatch(r"(0X)?[0-9A-F]{4,20}", value):
+            raise InvalidInput("value: a card number is 4-20 decimal or hex digits")
+        value = canonical_card(value)  # the one form gates look cards up by
     cipher = services.keys.cipher
     digest = cipher.lookup_hash(value, CREDENTIAL_CONTEXT)
     clash = connection.execute(
@@ -398,6 +411,18 @@ def create_credential(body: CredentialIn, caller: Caller, connection: Tx, servic
     return CredentialOut.model_validate(
         connection.execute(select(Credential).where(Credential.id == key)).one(), from_attributes=True
     )
+
+
+@router.put("/persons/{person_id}/pin", response_model=CredentialOut)
+def set_person_pin(person_id: str, body: PinIn, caller: Caller, connection: Tx, services: ServicesDep) -> CredentialOut:
+    """Set a person's keypad PIN (a resident: their own); only its hash is stored and synced to the edges."""
+    person = _load_person(connection, caller, person_id)
+    key = set_pin(
+        connection, services.keys.cipher, caller, person, body.account, body.pin, body.access_group, body.valid_until
+    )
+    after_commit(connection, services.sync.kick)
+    row = connection.execute(select(Credential).where(Credential.id == key)).one()
+    return CredentialOut.model_validate(row, from_attributes=True)
 
 
 @router.delete("/credentials/{credential_id}", status_code=204)

@@ -65,6 +65,7 @@ RULES: dict[tuple[str, str], frozenset[Role]] = {
     ("GET", f"{V1}/credentials"): STAFF,
     ("POST", f"{V1}/credentials"): STAFF,
     ("DELETE", f"{V1}/credentials/{{credential_id}}"): STAFF,
+    ("PUT", f"{V1}/persons/{{person_id}}/pin"): PEOPLE,
     ("GET", f"{V1}/devices"): STAFF,
     ("POST", f"{V1}/devices"): STAFF,
     ("DELETE", f"{V1}/devices/{{device_id}}"): STAFF,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import numpy as np
 from sqlalchemy import Connection, select
 
+from protocol.cards import CardFormatError, canonical_card
 from protocol.commands import AllowlistEntry, CredentialKind, GalleryEntry
 from server.storage.crypto import FieldCipher
 from server.storage.enrolment import FaceTemplate
@@ -56,6 +57,14 @@ def gallery_entries(
     ]
 
 
+def _canonical_card(value: str) -> str:
+    """A stored card number in the form gates look it up by (kept as stored if it is not a card number)."""
+    try:
+        return canonical_card(value)
+    except CardFormatError:
+        return value
+
+
 def allowlist_entries(
     connection: Connection, cipher: FieldCipher, site_id: str, refs: Iterable[str] | None = None
 ) -> list[AllowlistEntry]:
@@ -78,10 +87,11 @@ def allowlist_entries(
     if wanted is not None:
         credentials = credentials.where(Credential.ref.in_(wanted))
     for row in connection.execute(credentials):
+        value = cipher.decrypt(row.value_enc, CREDENTIAL_CONTEXT)
         entries.append(
             AllowlistEntry(
                 kind=CredentialKind(row.kind),
-                value=cipher.decrypt(row.value_enc, CREDENTIAL_CONTEXT),
+                value=_canonical_card(value) if row.kind == "card" else value,
                 person_id=row.person_id,
                 credential_ref=row.ref,
                 group=row.access_group,
