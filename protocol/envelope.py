@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from protocol.base import Level, UtcDatetime, WireModel
 from protocol.commands import COMMAND_BODIES, RESULT_BODIES
@@ -112,25 +114,38 @@ def decode(payload: bytes | bytearray | str, topic: str | None = None) -> Messag
         raise ProtocolError("not_json", str(err)[:200]) from err
     if not isinstance(document, dict):
         raise ProtocolError("invalid_envelope", "payload is not a JSON object")
+    name, version = document.get("schema"), document.get("v")
+    schema = REGISTRY.get((name, version)) if isinstance(name, str) and isinstance(version, int) else None
+    if schema is None or not isinstance(document.get("data"), dict):
+        _raise_envelope_error(raw)
+    if len(raw) > schema.MAX_BYTES:
+        raise ProtocolError("too_large", f"{len(raw)} bytes > {schema.MAX_BYTES} for {schema.SCHEMA}")
+    try:
+        typed = _typed_envelope(schema).model_validate_json(raw, extra="ignore", strict=True)
+    except ValidationError as err:
+        in_data = all(item["loc"][:1] == ("data",) for item in err.errors())
+        raise ProtocolError("invalid_data" if in_data else "invalid_envelope", _summary(err)) from err
+    message = Message(typed, typed.data)
+    if topic is not None:
+        _check_topic(message, topic)
+    return message
+
+
+@functools.cache
+def _typed_envelope(schema: type[WireModel]) -> type[Envelope]:
+    """An envelope whose data is validated as `schema`, so one JSON parse checks both."""
+    return create_model(f"{schema.__name__}Envelope", __base__=Envelope, data=(schema, ...))
+
+
+def _raise_envelope_error(raw: bytes) -> NoReturn:
+    """Explain why the envelope names no known schema: a bad envelope, an unknown schema or version."""
     try:
         envelope = Envelope.model_validate_json(raw, extra="ignore", strict=True)
     except ValidationError as err:
         raise ProtocolError("invalid_envelope", _summary(err)) from err
-    schema = REGISTRY.get((envelope.schema_name, envelope.v))
-    if schema is None:
-        known = any(name == envelope.schema_name for name, _ in REGISTRY)
-        reason = "unsupported_version" if known else "unknown_schema"
-        raise ProtocolError(reason, f"{envelope.schema_name} v{envelope.v}")
-    if len(raw) > schema.MAX_BYTES:
-        raise ProtocolError("too_large", f"{len(raw)} bytes > {schema.MAX_BYTES} for {schema.SCHEMA}")
-    try:
-        body = schema.model_validate_json(json.dumps(document["data"]), extra="ignore", strict=True)
-    except ValidationError as err:
-        raise ProtocolError("invalid_data", _summary(err)) from err
-    message = Message(envelope, body)
-    if topic is not None:
-        _check_topic(message, topic)
-    return message
+    known = any(name == envelope.schema_name for name, _ in REGISTRY)
+    reason = "unsupported_version" if known else "unknown_schema"
+    raise ProtocolError(reason, f"{envelope.schema_name} v{envelope.v}")
 
 
 def _check_topic(message: Message, topic: str) -> None:

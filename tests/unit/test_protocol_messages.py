@@ -122,6 +122,9 @@ def test_timestamps_are_normalised_to_utc():
         (lambda d: d.update(schema="access.teleport"), "unknown_schema"),
         (lambda d: d.update(v=2), "unsupported_version"),
         (lambda d: d.update(data=[1, 2]), "invalid_envelope"),
+        (lambda d: d.update(schema=["access.decision"]), "invalid_envelope"),
+        (lambda d: d.update(v=True), "invalid_envelope"),
+        (lambda d: d.update(v="1"), "invalid_envelope"),
     ],
 )
 def test_bad_input_is_refused_with_a_reason(mutate, reason):
