@@ -225,6 +225,7 @@ def test_agent_process_runs_doors_passes_and_alarms(mosquitto, tmp_path):
         # The pass in the video: granted the first time, then refused (with an alarm) each time it is shown again.
         assert not subscriber.decisions("qr")
         os.replace(tmp_path / "render.mp4", tmp_path / "pass.mp4")
+
         def qr_decisions() -> list[dict]:
             return subscriber.decisions("qr")
 
