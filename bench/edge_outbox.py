@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from demo.broker import Mosquitto  # noqa: E402
 from edge.outbox import Outbox  # noqa: E402
-from edge.publisher import EdgePublisher  # noqa: E402
+from edge.publisher import Confirm, EdgePublisher  # noqa: E402
 from protocol.broker import BrokerSettings, make_client  # noqa: E402
 from protocol.events import AccessDecision, Direction, Method, Result  # noqa: E402
 
@@ -43,8 +43,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         broker = Mosquitto(work / "mq", extra_config="user root\n" if os.geteuid() == 0 else "")
-        publisher = EdgePublisher(
-            BrokerSettings(port=broker.port), Outbox(work / "outbox.db"), site="demo", device="gate-1"
+        publisher = EdgePublisher(  # the broker leg only: no platform here to send storage receipts
+            BrokerSettings(port=broker.port),
+            Outbox(work / "outbox.db"),
+            site="demo",
+            device="gate-1",
+            confirm=Confirm.BROKER,
         )
         store_ms = []
         started = time.perf_counter()

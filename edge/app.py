@@ -28,7 +28,7 @@ from edge.gate import GateController, alarm_filter
 from edge.hardware import InputDevices, build_inputs, build_relay, close_device
 from edge.outbox import Outbox
 from edge.pipeline import CameraPipeline
-from edge.publisher import EdgePublisher
+from edge.publisher import Confirm, EdgePublisher
 from edge.telemetry import CameraHealth, LatencyStats, TelemetryCollector
 from protocol.commands import ConfigUpdate
 from protocol.topics import device_command_filter
@@ -66,6 +66,8 @@ class EdgeAgent:
             software=SOFTWARE,
             window=cfg.outbox.window,
             alarm_interval_s=cfg.outbox.alarm_interval_s,
+            confirm=Confirm(cfg.outbox.confirm),
+            receipt_timeout_s=cfg.outbox.receipt_timeout_s,
         )
         self.allowlist = AllowlistStore(cfg.data_dir / "allowlist.db")
         self.gallery = self._open_gallery(cfg)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -214,6 +214,13 @@ class OutboxSettings(Strict):
     max_age_s: float = Field(default=7 * 86400, gt=0, description="Events older than this are dropped")
     window: int = Field(default=500, ge=1, le=10000, description="Events published but not yet acknowledged")
     alarm_interval_s: float = Field(default=60.0, ge=0, description="Least time between two overflow alarms")
+    confirm: Literal["stored", "broker"] = Field(
+        default="stored",
+        description="An event leaves the outbox when the platform's receipt names it (stored) or on PUBACK (broker)",
+    )
+    receipt_timeout_s: float = Field(
+        default=60.0, ge=1, le=900, description="Wait for a receipt before publishing again (doubles per attempt)"
+    )
 
 
 class TelemetrySettings(Strict):

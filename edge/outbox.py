@@ -1,4 +1,6 @@
-"""Durable edge outbox: events are stored in SQLite (WAL) before publishing and removed on PUBACK.
+"""Durable edge outbox: events are stored in SQLite (WAL) before publishing and removed once confirmed.
+
+Confirmed means receipted by the platform, or acknowledged by the broker (see edge.publisher.Confirm).
 
 Bounds policy: the outbox holds at most `max_events` events, `max_bytes` of payload and nothing older than
 `max_age_s`. When a bound is exceeded the oldest events are dropped first; every drop is counted (persisted in
@@ -42,7 +44,7 @@ class OutboxError(RuntimeError):
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """One stored event waiting for the broker's acknowledgement."""
+    """One stored event waiting for its confirmation."""
 
     row_id: int
     event_id: str
@@ -136,6 +138,36 @@ class Outbox:
                 (after_row, limit),
             ).fetchall()
         return [OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows]
+
+    def items(self, row_ids: list[int]) -> list[OutboxItem]:
+        """The events with these row ids that are still stored, oldest first."""
+        found: list[OutboxItem] = []
+        with self._lock:
+            for start in range(0, len(row_ids), _CHUNK):
+                chunk = row_ids[start : start + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT id, event_id, seq, topic, payload, created FROM outbox WHERE id IN ({marks})", chunk
+                ).fetchall()
+                found.extend(OutboxItem(r[0], r[1], r[2], r[3], bytes(r[4]), r[5]) for r in rows)
+        return sorted(found, key=lambda item: item.row_id)
+
+    def remove_events(self, event_ids: list[str]) -> int:
+        """Forget the events the platform has receipted (ids not stored are ignored); returns how many went."""
+        if not event_ids:
+            return 0
+        with self._lock:
+
+            def work() -> int:
+                removed = 0
+                for start in range(0, len(event_ids), _CHUNK):
+                    chunk = event_ids[start : start + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(f"SELECT id FROM outbox WHERE event_id IN ({marks})", chunk).fetchall()
+                    removed += self._delete_locked([row[0] for row in rows]) if rows else 0
+                return removed
+
+            return self._in_transaction(work)
 
     def remove(self, row_id: int) -> None:
         """Forget an event the broker has acknowledged."""

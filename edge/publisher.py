@@ -1,5 +1,11 @@
 """Edge publisher: writes every event to the outbox, then drains the outbox to the broker in order.
 
+When an event leaves the outbox depends on `confirm`. With `broker`, on the broker's PUBACK. With `stored` (what
+an agent does), only when the platform's receipt (protocol.receipts.EventsStored) names it: a broker killed -9
+before its next save loses messages it had already acknowledged, so events acknowledged but not receipted are
+published again after every reconnect and after a timeout that doubles per attempt (the platform stores by
+event id, so a second copy is only counted as a duplicate).
+
 Ordering across reconnects: paho re-sends its unacknowledged QoS 1 messages after the CONNACK, but calls
 `on_connect` first. New events are therefore held back after a reconnect until every message that was in
 flight before it has been acknowledged; otherwise a new event could overtake an older re-sent one.
@@ -8,25 +14,46 @@ flight before it has been acknowledged; otherwise a new event could overtake an 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from edge.outbox import Outbox
-from protocol import Message, build, encode
+from protocol import Message, ProtocolError, build, decode, encode
 from protocol.base import WireModel
 from protocol.broker import BrokerSettings, make_client
 from protocol.device import DeviceState, Status
 from protocol.events import Alarm, AlarmType, Severity
-from protocol.topics import status_topic
+from protocol.receipts import EventsStored
+from protocol.topics import command_topic, status_topic
 
 log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes], None]
 EXPIRE_EVERY_S = 10.0
+MAX_RECEIPT_WAIT_S = 900.0
+
+
+class Confirm(StrEnum):
+    """What lets an event leave the outbox."""
+
+    BROKER = "broker"
+    STORED = "stored"
+
+
+@dataclass
+class Awaiting:
+    """An event the broker acknowledged that no receipt has named yet."""
+
+    row_id: int
+    since: float
+    attempts: int
 
 
 class EdgePublisher:
@@ -43,6 +70,8 @@ class EdgePublisher:
         window: int = 500,
         on_dropped: Callable[[int], None] | None = None,
         alarm_interval_s: float = 60.0,
+        confirm: Confirm = Confirm.STORED,
+        receipt_timeout_s: float = 60.0,
     ) -> None:
         self.site, self.device, self.software = site, device, software
         self.outbox = outbox
@@ -52,7 +81,15 @@ class EdgePublisher:
         self.connected = threading.Event()
         self.status_extra: dict[str, Any] = {}
         self.dropped_since_start = 0
-        self._inflight: list[tuple[mqtt.MQTTMessageInfo, int]] = []
+        self.confirm = Confirm(confirm)
+        self.receipt_timeout_s = receipt_timeout_s
+        self.republished = 0
+        self._inflight: list[tuple[mqtt.MQTTMessageInfo, int, str]] = []
+        self._awaiting: dict[str, Awaiting] = {}
+        self._attempts: dict[str, int] = {}
+        self._resend: list[int] = []
+        self._receipts: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
+        self._receipt_topic = command_topic(site, device, EventsStored.TOPIC_NAME)
         self._last_row = 0
         self._resending = False
         self._publish_lock = threading.Lock()
@@ -124,7 +161,7 @@ class EdgePublisher:
         return self.publish_now(Status(state=state, software=self.software, **self.status_extra), retain=True)
 
     def depth(self) -> int:
-        """Events not yet acknowledged by the broker."""
+        """Events still held: not yet receipted by the platform (or, confirming on the broker, not acknowledged)."""
         return self.outbox.depth()
 
     def _note_dropped(self, dropped: int) -> None:
@@ -170,12 +207,19 @@ class EdgePublisher:
         self.publish_status(DeviceState.ONLINE)
         for topic_filter in self._command_filters:
             client.subscribe(topic_filter, qos=1)
+        if self.confirm is Confirm.STORED:
+            client.subscribe(self._receipt_topic, qos=1)
         self._wake.set()
 
     def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
-        """Stop publishing new events until reconnected; paho re-sends the unacknowledged ones then."""
+        """Stop publishing new events until reconnected; paho re-sends the unacknowledged ones then.
+
+        Events the broker acknowledged but the platform has not receipted are published again after the
+        reconnect: the broker may have died before saving them.
+        """
         with self._publish_lock:
             self.connected.clear()
+            self._receipts.put([])  # an empty receipt: tells the drainer to requeue every unreceipted event
         log.warning("disconnected from broker: %s", reason)
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, _mid: int, _reason: Any, _props: Any) -> None:
@@ -183,7 +227,10 @@ class EdgePublisher:
         self._wake.set()
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
-        """Hand a command to its handler; handler errors never reach the network loop."""
+        """Hand a receipt to the drainer and a command to its handler; errors never reach the network loop."""
+        if message.topic == self._receipt_topic:
+            self._take_receipt(message)
+            return
         if self._command_handler is None:
             return
         try:
@@ -202,9 +249,21 @@ class EdgePublisher:
                 log.exception("outbox drain failed; retrying")
                 time.sleep(1.0)
 
+    def _take_receipt(self, message: mqtt.MQTTMessage) -> None:
+        """Queue the event ids of a valid receipt for the drainer; a bad one is logged and ignored."""
+        try:
+            body = decode(message.payload, message.topic).body
+        except ProtocolError as err:
+            log.warning("receipt refused: %s", err)
+            return
+        if isinstance(body, EventsStored):
+            self._receipts.put([str(event_id) for event_id in body.event_ids])
+            self._wake.set()
+
     def _drain_once(self) -> None:
-        """One pass: sweep acknowledgements, apply the age bound, publish what the window allows."""
+        """One pass: sweep acknowledgements and receipts, apply the age bound, publish what the window allows."""
         self._sweep_acknowledged()
+        self._apply_receipts()
         if time.monotonic() - self._last_expire >= EXPIRE_EVERY_S:
             self._last_expire = time.monotonic()
             dropped = self.outbox.expire()
@@ -218,30 +277,87 @@ class EdgePublisher:
             if self._inflight:
                 return
             self._resending = False
-        items = self.outbox.pending(after_row=self._last_row, limit=room)
+        resending = bool(self._resend)
+        if resending:
+            wanted, self._resend = self._resend[:room], self._resend[room:]
+            items = self.outbox.items(wanted)
+        else:
+            items = self.outbox.pending(after_row=self._last_row, limit=room)
         sent = 0
         with self._publish_lock:
             for item in items:
                 if not self.connected.is_set():
+                    if resending:
+                        self._resend[:0] = [i.row_id for i in items[sent:]]
                     break
                 info = self.client.publish(item.topic, item.payload, qos=1)
                 if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
                     log.warning("publish failed rc=%s; will retry", info.rc)
+                    if resending:
+                        self._resend[:0] = [i.row_id for i in items[sent:]]
                     break
-                self._inflight.append((info, item.row_id))
-                self._last_row = item.row_id
+                self._inflight.append((info, item.row_id, item.event_id))
+                if resending:
+                    self.republished += 1
+                else:
+                    self._last_row = item.row_id
                 sent += 1
-        if items and sent == room:
+        if self._resend or (items and sent == room):
             self._wake.set()
 
     def _sweep_acknowledged(self) -> None:
-        """Delete from the outbox every in-flight event the broker has acknowledged."""
+        """Handle every in-flight event the broker acknowledged: delete it, or await its receipt."""
         acknowledged, waiting = [], []
-        for info, row_id in self._inflight:
-            (acknowledged if info.is_published() else waiting).append((info, row_id))
-        if acknowledged:
-            self.outbox.remove_many([row_id for _, row_id in acknowledged])
-            self._inflight = waiting
+        for entry in self._inflight:
+            (acknowledged if entry[0].is_published() else waiting).append(entry)
+        if not acknowledged:
+            return
+        self._inflight = waiting
+        if self.confirm is Confirm.BROKER:
+            self.outbox.remove_many([row_id for _, row_id, _ in acknowledged])
+            return
+        now = time.monotonic()
+        for _, row_id, event_id in acknowledged:
+            attempts = self._attempts.get(event_id, 0) + 1
+            self._attempts[event_id] = attempts
+            self._awaiting[event_id] = Awaiting(row_id, now, attempts)
+
+    def _apply_receipts(self) -> None:
+        """Forget receipted events; requeue unreceipted ones after a reconnect or once their wait ran out."""
+        if self.confirm is Confirm.BROKER:
+            return
+        stored: list[str] = []
+        reconnected = False
+        while True:
+            try:
+                ids = self._receipts.get_nowait()
+            except queue.Empty:
+                break
+            reconnected |= not ids
+            stored.extend(ids)
+        if stored:
+            self.outbox.remove_events(stored)
+            for event_id in stored:
+                self._awaiting.pop(event_id, None)
+                self._attempts.pop(event_id, None)
+        now = time.monotonic()
+        due = [
+            (event_id, entry)
+            for event_id, entry in self._awaiting.items()
+            if reconnected or now - entry.since >= self._receipt_wait(entry.attempts)
+        ]
+        if not due:
+            return
+        for event_id, _ in due:
+            del self._awaiting[event_id]
+        queued = set(self._resend)
+        self._resend.extend(sorted(entry.row_id for _, entry in due if entry.row_id not in queued))
+        if not reconnected:
+            log.warning("no receipt for %d events; publishing them again", len(due))
+
+    def _receipt_wait(self, attempts: int) -> float:
+        """How long an event waits for its receipt before it is published again (doubling per attempt)."""
+        return min(self.receipt_timeout_s * 2 ** (attempts - 1), MAX_RECEIPT_WAIT_S)
 
 
 def _maker(body: WireModel, site: str, device: str) -> Callable[[int], tuple[str, str, bytes]]:

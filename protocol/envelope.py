@@ -16,9 +16,17 @@ from protocol.commands import COMMAND_BODIES, RESULT_BODIES
 from protocol.device import Status, Telemetry
 from protocol.errors import ProtocolError
 from protocol.events import EVENT_BODIES
+from protocol.receipts import EventsStored
 from protocol.topics import TopicAddress, build_topic, parse_topic
 
-ALL_BODIES: tuple[type[WireModel], ...] = (*EVENT_BODIES, Telemetry, Status, *COMMAND_BODIES, *RESULT_BODIES)
+ALL_BODIES: tuple[type[WireModel], ...] = (
+    *EVENT_BODIES,
+    Telemetry,
+    Status,
+    *COMMAND_BODIES,
+    *RESULT_BODIES,
+    EventsStored,
+)
 REGISTRY: dict[tuple[str, int], type[WireModel]] = {(body.SCHEMA, body.VERSION): body for body in ALL_BODIES}
 MAX_PAYLOAD_BYTES = max(body.MAX_BYTES for body in ALL_BODIES)
 

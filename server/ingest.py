@@ -15,10 +15,11 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from protocol import Message, ProtocolError, decode
+from protocol import Message, ProtocolError, build, decode, encode
 from protocol.broker import BrokerSettings, make_client
 from protocol.commands import CommandResult
 from protocol.device import Status, Telemetry
+from protocol.receipts import MAX_RECEIPT_IDS, EventsStored
 from protocol.topics import ingest_filters
 from server.config import IngestSettings
 from server.ingest_rows import (
@@ -251,6 +252,7 @@ class IngestWorker:
             for item in batch:
                 if item.generation == self._generation and item.qos > 0:
                     self.client.ack(item.mid, item.qos)
+        self._send_receipts(rows)
         if not self.store.transactional_timeseries:
             self.timeseries.write(new_points(rows, inserted))
         self.metrics.batch_size.observe(len(batch))
@@ -273,6 +275,18 @@ class IngestWorker:
                     listener(row)
                 except Exception:  # noqa: BLE001 - a slow or broken listener must not stop ingest
                     log.exception("event listener failed")
+
+    def _send_receipts(self, rows: BatchRows) -> None:
+        """Tell each device which of its events are committed (new or duplicate), so its outbox can forget them."""
+        by_device: dict[tuple[str, str], list[Any]] = {}
+        for row in rows.events:
+            by_device.setdefault((row["site"], row["device"]), []).append(row["event_id"])
+        for (site, device), event_ids in by_device.items():
+            for start in range(0, len(event_ids), MAX_RECEIPT_IDS):
+                receipt = EventsStored(event_ids=event_ids[start : start + MAX_RECEIPT_IDS])
+                message = build(receipt, site=site, device=device, seq=0)
+                self.client.publish(message.topic(), encode(message), qos=1)
+        self.metrics.receipts.inc(len(rows.events))
 
     def _refresh_online(self) -> None:
         """Recount online devices (at most once a second; the count covers every worker's writes)."""

@@ -17,6 +17,9 @@ class Metrics:
         self.duplicates = Counter(
             "sc_ingest_duplicates_total", "Events already stored (same event_id)", registry=self.registry
         )
+        self.receipts = Counter(
+            "sc_ingest_receipts_total", "Stored events named in receipts sent to their devices", registry=self.registry
+        )
         self.batch_size = Histogram(
             "sc_ingest_batch_size",
             "Messages per database transaction",

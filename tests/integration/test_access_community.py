@@ -19,6 +19,7 @@ from devices.community import Community, SimulatedGate
 from edge.access import AccessConfig, AccessPoint, AccessPolicy, Allowlist, GateDevices, GateRunner, hash_pin
 from edge.access.qr_pass import PassSigner, PassVerifier, VisitorPass, generate_private_key, public_key_text
 from edge.access.used_passes import UsedPassStore
+from edge.publisher import Confirm
 from protocol.commands import AllowlistEntry
 from tests.support.platform import edge_publisher
 from tests.support.services import wait_until
@@ -93,7 +94,10 @@ def test_community_day_through_mosquitto(mosquitto, tmp_path):
     started = walltime.perf_counter()
     community = Community(gates=2, residents=30, visitors=6, deliveries=3, seed=11)
     clock = ManualClock(datetime.combine(DAY, time(0), TZ))
-    publisher = edge_publisher(mosquitto.port, tmp_path, site=community.site, device="gatebox-1")
+    # No platform here: the subscriber checks what reached the broker, so events leave the outbox on PUBACK.
+    publisher = edge_publisher(
+        mosquitto.port, tmp_path, site=community.site, device="gatebox-1", confirm=Confirm.BROKER
+    )
     emitted = []
 
     def sink(body):

@@ -6,7 +6,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from edge.outbox import Outbox
-from edge.publisher import EdgePublisher
+from edge.publisher import Confirm, EdgePublisher
 from protocol.broker import BrokerSettings
 from server.config import ServerSettings
 
@@ -28,10 +28,14 @@ def server_settings(broker_port: int, database_url: str, **ingest) -> ServerSett
     )
 
 
-def edge_publisher(broker_port: int, workdir: Path, site: str = "demo", device: str = "gate-1") -> EdgePublisher:
-    """An edge publisher with its outbox in `workdir`."""
+def edge_publisher(
+    broker_port: int, workdir: Path, site: str = "demo", device: str = "gate-1", confirm: Confirm = Confirm.STORED
+) -> EdgePublisher:
+    """An edge publisher with its outbox in `workdir` (confirm on the broker when no platform sends receipts)."""
     outbox = Outbox(workdir / f"{device}-outbox.db")
-    return EdgePublisher(BrokerSettings(port=broker_port), outbox, site=site, device=device, software="test")
+    return EdgePublisher(
+        BrokerSettings(port=broker_port), outbox, site=site, device=device, software="test", confirm=confirm
+    )
 
 
 ADMIN_USERNAME = "admin"

@@ -30,35 +30,76 @@ from protocol.commands import (
 )
 from protocol.device import CameraStats, DeviceState, Status, Telemetry
 from protocol.events import AccessDecision, Alarm, AlarmType, DoorState, DoorStateName, PlateRead, Severity
+from protocol.receipts import MAX_RECEIPT_IDS, EventsStored
 
 REQUEST = uuid4()
 SAMPLES = {
-    AccessDecision: AccessDecision(gate="north", direction="in", method="face", result="granted",
-                                   reason="face-match", person_id="p-1", score=0.93, latency_ms=81.5),
-    PlateRead: PlateRead(gate="car-in", direction="in", plate="皖A12345", colour="blue", plate_type="ordinary",
-                         validated=True, confidence=0.97, frames=3),
+    AccessDecision: AccessDecision(
+        gate="north",
+        direction="in",
+        method="face",
+        result="granted",
+        reason="face-match",
+        person_id="p-1",
+        score=0.93,
+        latency_ms=81.5,
+    ),
+    PlateRead: PlateRead(
+        gate="car-in",
+        direction="in",
+        plate="皖A12345",
+        colour="blue",
+        plate_type="ordinary",
+        validated=True,
+        confidence=0.97,
+        frames=3,
+    ),
     DoorState: DoorState(door="door-1", state=DoorStateName.HELD_OPEN, open_for_s=31.0),
     Alarm: Alarm(alarm_type=AlarmType.DOOR_FORCED_OPEN, severity=Severity.CRITICAL, door="door-1", detail="forced"),
-    Telemetry: Telemetry(uptime_s=10, cpu_percent=12.5, memory_bytes=10_000_000, outbox_depth=3,
-                         cameras=[CameraStats(camera="cam-1", fps=14.9, connected=True)]),
+    Telemetry: Telemetry(
+        uptime_s=10,
+        cpu_percent=12.5,
+        memory_bytes=10_000_000,
+        outbox_depth=3,
+        cameras=[CameraStats(camera="cam-1", fps=14.9, connected=True)],
+    ),
     Status: Status(state=DeviceState.ONLINE, software="0.1.0", gallery_version=4),
-    GallerySync: GallerySync(request_id=REQUEST, mode=SyncMode.INCREMENTAL, base_version=3, version=4,
-                             upserts=[GalleryEntry(person_id="p-1", template_id="t-1", embedding=[0.1] * 128)],
-                             removes=["p-2"]),
+    GallerySync: GallerySync(
+        request_id=REQUEST,
+        mode=SyncMode.INCREMENTAL,
+        base_version=3,
+        version=4,
+        upserts=[GalleryEntry(person_id="p-1", template_id="t-1", embedding=[0.1] * 128)],
+        removes=["p-2"],
+    ),
     GallerySyncResult: GallerySyncResult(request_id=REQUEST, ok=True, version=4, templates=10),
-    AllowlistSync: AllowlistSync(request_id=REQUEST, mode=SyncMode.FULL, base_version=0, version=1,
-                                 upserts=[AllowlistEntry(kind=CredentialKind.CARD, value="1234", credential_ref="c-1",
-                                                         valid_until=datetime(2030, 1, 1, tzinfo=UTC))]),
-    AllowlistSyncResult: AllowlistSyncResult(request_id=REQUEST, ok=False, error="base version 2 != 1",
-                                             version=1, entries=5),
+    AllowlistSync: AllowlistSync(
+        request_id=REQUEST,
+        mode=SyncMode.FULL,
+        base_version=0,
+        version=1,
+        upserts=[
+            AllowlistEntry(
+                kind=CredentialKind.CARD,
+                value="1234",
+                credential_ref="c-1",
+                valid_until=datetime(2030, 1, 1, tzinfo=UTC),
+            )
+        ],
+    ),
+    AllowlistSyncResult: AllowlistSyncResult(
+        request_id=REQUEST, ok=False, error="base version 2 != 1", version=1, entries=5
+    ),
     OpenDoor: OpenDoor(request_id=REQUEST, door="door-1", operator="u-7", reason="delivery"),
     OpenDoorResult: OpenDoorResult(request_id=REQUEST, ok=True, opened=True),
     ErasePerson: ErasePerson(request_id=REQUEST, person_id="p-1"),
-    ErasePersonResult: ErasePersonResult(request_id=REQUEST, ok=True, person_id="p-1", templates_erased=2,
-                                         gallery_version=5),
+    ErasePersonResult: ErasePersonResult(
+        request_id=REQUEST, ok=True, person_id="p-1", templates_erased=2, gallery_version=5
+    ),
     ConfigUpdate: ConfigUpdate(request_id=REQUEST, version=2, config={"telemetry": {"interval_s": 30}}),
     ConfigUpdateResult: ConfigUpdateResult(request_id=REQUEST, ok=True, version=2),
     ApplyRetention: ApplyRetention(request_id=REQUEST, events_max_age_s=7 * 86400, snapshots_max_age_s=86400),
+    EventsStored: EventsStored(event_ids=[uuid4(), uuid4()]),
     ApplyRetentionResult: ApplyRetentionResult(request_id=REQUEST, ok=True, events_purged=12),
 }
 
@@ -201,3 +242,12 @@ def test_no_personal_data_in_topics():
     body = SAMPLES[AccessDecision]
     topic = build(body, site="s1", device="d1", seq=1).topic()
     assert "p-1" not in topic and "face" not in topic
+
+
+def test_a_receipt_names_between_one_and_the_most_event_ids():
+    with pytest.raises(ValidationError):
+        EventsStored(event_ids=[])
+    with pytest.raises(ValidationError):
+        EventsStored(event_ids=[uuid4() for _ in range(MAX_RECEIPT_IDS + 1)])
+    message = build(EventsStored(event_ids=[uuid4()]), site="s1", device="d1", seq=0)
+    assert message.topic() == "sc/v1/s1/d1/cmd/events-stored"
