@@ -29,6 +29,8 @@ from protocol.commands import (
     RESULT_BODIES,
     AllowlistSync,
     AllowlistSyncResult,
+    ApplyRetention,
+    ApplyRetentionResult,
     Command,
     CommandResult,
     ConfigUpdate,
@@ -166,6 +168,8 @@ class CommandProcessor:
         if isinstance(command, ConfigUpdate):
             version = self.apply_config(command)
             return ConfigUpdateResult(request_id=command.request_id, ok=True, version=version)
+        if isinstance(command, ApplyRetention):
+            return self._apply_retention(command)
         raise CommandRefused(f"unsupported command {type(command).__name__}")
 
     def _gallery_sync(self, command: GallerySync) -> GallerySyncResult:
@@ -212,6 +216,17 @@ class CommandProcessor:
             records_erased=records,
             gallery_version=version,
         )
+
+    def _apply_retention(self, command: ApplyRetention) -> ApplyRetentionResult:
+        """Hold queued events no longer than the policy allows: lower the outbox's age bound and purge now.
+
+        The agent keeps no snapshot images on disk (frames live only in memory), so none are purged.
+        """
+        outbox = self.outbox
+        max_age_s = min(outbox.max_age_s, command.events_max_age_s)
+        purged = outbox.set_bounds(outbox.max_events, outbox.max_bytes, max_age_s)
+        log.info("retention applied: queued events kept at most %.0f s, %d purged", max_age_s, purged)
+        return ApplyRetentionResult(request_id=command.request_id, ok=True, events_purged=purged, snapshots_purged=0)
 
     def _result_type(self, topic: str, payload: bytes) -> type[CommandResult] | None:
         """The result body to answer with: by the topic's command name, else by the envelope's schema."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 
@@ -16,6 +17,7 @@ from protocol import build, encode
 from protocol.commands import (
     AllowlistEntry,
     AllowlistSync,
+    ApplyRetention,
     ConfigUpdate,
     ErasePerson,
     GalleryEntry,
@@ -165,6 +167,19 @@ def test_erase_person_reports_what_was_erased(agent):
     assert result.gallery_version == agent.gallery.version == 2
     assert "p1" not in agent.gallery.person_ids and agent.allowlist.snapshot.lookup("card", "11") is None
     assert all(json.loads(i.payload)["data"].get("person_id") != "p1" for i in agent.outbox.pending())
+
+
+def test_apply_retention_purges_queued_events_older_than_the_policy(agent):
+    for card in ("11", "22", "33"):
+        agent.gates["north"].card(card)
+    assert agent.outbox.depth() == 3
+    with sqlite3.connect(agent.outbox.path) as db:  # two decisions queued for ten days (gate offline meanwhile)
+        db.execute("UPDATE outbox SET created = created - 10 * 86400 WHERE id IN (SELECT id FROM outbox LIMIT 2)")
+    result = _send(agent, ApplyRetention(request_id=uuid.uuid4(), events_max_age_s=86400, snapshots_max_age_s=3600))
+    assert result.ok and (result.events_purged, result.snapshots_purged) == (2, 0)
+    assert agent.outbox.depth() == 1 and agent.outbox.max_age_s == 86400
+    longer = _send(agent, ApplyRetention(request_id=uuid.uuid4(), events_max_age_s=30 * 86400, snapshots_max_age_s=60))
+    assert longer.ok and longer.events_purged == 0 and agent.outbox.max_age_s == 86400, "a policy never lengthens"
 
 
 def test_config_update_applied_or_refused_with_reason(agent):
