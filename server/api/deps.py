@@ -65,7 +65,10 @@ def transaction(request: Request) -> Iterator[Connection]:
 
 
 Caller = Annotated[Principal, Depends(authorize)]
-Tx = Annotated[Connection, Depends(transaction)]
+# scope="function": commit (and run the after-commit actions) before the response is sent. In the default request
+# scope FastAPI runs this exit code only after sending, so a client could be told 201 for a transaction that has
+# not committed yet (or never will), and a read on another connection right after could miss the row.
+Tx = Annotated[Connection, Depends(transaction, scope="function")]
 ServicesDep = Annotated["Services", Depends(get_services)]
 
 
