@@ -89,6 +89,8 @@ class EdgePublisher:
         self._attempts: dict[str, int] = {}
         self._resend: list[int] = []
         self._receipts: queue.SimpleQueue[list[str]] = queue.SimpleQueue()
+        self._unreceipted = 0
+        self._last_receipt_warning = float("-inf")
         self._receipt_topic = command_topic(site, device, EventsStored.TOPIC_NAME)
         self._last_row = 0
         self._resending = False
@@ -353,7 +355,10 @@ class EdgePublisher:
         queued = set(self._resend)
         self._resend.extend(sorted(entry.row_id for _, entry in due if entry.row_id not in queued))
         if not reconnected:
-            log.warning("no receipt for %d events; publishing them again", len(due))
+            self._unreceipted += len(due)
+            if now - self._last_receipt_warning >= self.alarm_interval_s:
+                log.warning("no receipt for %d events; publishing them again", self._unreceipted)
+                self._unreceipted, self._last_receipt_warning = 0, now
 
     def _receipt_wait(self, attempts: int) -> float:
         """How long an event waits for its receipt before it is published again (doubling per attempt)."""

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from protocol.base import WireModel
+from protocol.base import KIB, WireModel
 from protocol.topics import Channel
 
 MAX_RECEIPT_IDS = 1000
@@ -24,6 +24,7 @@ class EventsStored(WireModel):
     SCHEMA = "cmd.events-stored"
     TOPIC_NAME = "events-stored"
     CHANNEL = Channel.COMMAND
+    MAX_BYTES = 64 * KIB  # 1000 ids of 38 bytes, with the envelope
 
     event_ids: Annotated[list[UUID], Field(min_length=1, max_length=MAX_RECEIPT_IDS)] = Field(
         description="Ids of the device's events that are committed on the platform"

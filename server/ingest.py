@@ -31,7 +31,7 @@ from server.ingest_rows import (
     result_row,
     telemetry_point,
 )
-from server.ingest_store import BatchStore, StorageUnavailable, new_points
+from server.ingest_store import BatchStore, StorageUnavailable, new_points, unique_by_event_id
 from server.metrics import Metrics
 from server.timeseries import TimeSeriesStore
 
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 EventListener = Callable[[dict[str, Any]], None]
 ONLINE_REFRESH_S = 1.0
+# What a database or its driver raises for data it cannot hold (sqlite3 raises a bare OverflowError for an
+# integer beyond 64 bits): the batch is then stored one message at a time instead of being retried forever.
+DATA_ERRORS = (SQLAlchemyError, ValueError, OverflowError)
+UNPROCESSABLE = "unprocessable"
 
 
 @dataclass(frozen=True)
@@ -177,14 +181,17 @@ class IngestWorker:
             if stored is None:
                 return
             rows, inserted = stored
-            self._after_commit(batch, rows, inserted)
+            try:
+                self._after_commit(batch, rows, inserted)
+            except Exception:  # noqa: BLE001 - committed already; a bug after the commit must not stop ingest
+                log.exception("after storing a batch of %d", len(batch))
 
     def _store(self, batch: list[Received]) -> tuple[BatchRows, set[str]] | None:
         """Commit a batch; a batch the database refuses for its data is stored message by message."""
         rows = self._to_rows(batch)
         try:
             inserted = self._commit_retrying(rows, len(batch))
-        except (SQLAlchemyError, ValueError) as err:
+        except DATA_ERRORS as err:
             log.warning("batch of %d refused (%s); storing one message at a time", len(batch), err.__class__.__name__)
             return self._store_individually(batch)
         return None if inserted is None else (rows, inserted)
@@ -193,13 +200,12 @@ class IngestWorker:
         """Store each message alone; one the database still refuses is kept as rejected (storage_error)."""
         merged, inserted = BatchRows(), set()
         for item in batch:
-            rows = self._to_rows([item], count=False)
+            rows = self._to_rows([item])
             try:
                 new = self._commit_retrying(rows, 1)
-            except (SQLAlchemyError, ValueError) as err:
+            except DATA_ERRORS as err:
                 detail = f"{type(err).__name__}: {str(getattr(err, 'orig', None) or err)[:300]}"
                 rows = BatchRows(rejected=[rejected_row(item.topic, item.payload, "storage_error", detail, _now())])
-                self.metrics.rejected.labels("storage_error").inc()
                 new = self._commit_retrying(rows, 1)
             if new is None:
                 return None
@@ -220,30 +226,24 @@ class IngestWorker:
                 delay = min(delay * 2, self.settings.retry_max_s)
         return None
 
-    def _to_rows(self, batch: list[Received], count: bool = True) -> BatchRows:
-        """Validate every message and sort it into rows; bad input becomes a rejected row."""
+    def _to_rows(self, batch: list[Received]) -> BatchRows:
+        """Validate every message and sort it into rows; bad input becomes a rejected row.
+
+        A message the decoder or a row builder fails on with anything but a ProtocolError (a bug, or a value
+        the protocol's types allow but Python cannot convert) is rejected as unprocessable: left in the batch,
+        it would fail every retry and stop ingest for good.
+        """
         rows = BatchRows()
         now = _now()
         for item in batch:
             try:
-                message = _decoded(item)
+                _add_rows(rows, _decoded(item), now)
             except ProtocolError as err:
                 rows.rejected.append(rejected_row(item.topic, item.payload, err.reason, err.detail, now))
-                if count:
-                    self.metrics.rejected.labels(err.reason).inc()
-                continue
-            body = message.body
-            if isinstance(body, Status | Telemetry):
-                key = (message.envelope.site, message.envelope.device)
-                rows.device_states[key] = rows.device_states.get(key, {}) | device_state_update(message, now)
-                if isinstance(body, Telemetry):
-                    rows.other_points.append(telemetry_point(message))
-            elif isinstance(body, CommandResult):
-                rows.results.append(result_row(message))
-            else:
-                row = event_row(message, now)
-                rows.events.append(row)
-                rows.event_points[str(row["event_id"])] = event_points(message)
+            except Exception as err:  # noqa: BLE001 - one poisoned message must not wedge the batch
+                log.warning("unprocessable message on %s: %s: %s", item.topic, type(err).__name__, err)
+                detail = f"{type(err).__name__}: {err}"
+                rows.rejected.append(rejected_row(item.topic, item.payload, UNPROCESSABLE, detail, now))
         return rows
 
     def _after_commit(self, batch: list[Received], rows: BatchRows, inserted: set[str]) -> None:
@@ -252,16 +252,22 @@ class IngestWorker:
             for item in batch:
                 if item.generation == self._generation and item.qos > 0:
                     self.client.ack(item.mid, item.qos)
-        self._send_receipts(rows)
+        try:
+            self._send_receipts(rows)
+        except Exception:  # noqa: BLE001 - devices publish again without a receipt; ingest must go on
+            log.exception("storage receipts not sent")
         if not self.store.transactional_timeseries:
             self.timeseries.write(new_points(rows, inserted))
         self.metrics.batch_size.observe(len(batch))
         self.metrics.duplicates.inc(len(rows.events) - len(inserted))
-        new_events = [row for row in rows.events if str(row["event_id"]) in inserted]
+        # a redelivery in the same batch as its original is one new event, not two
+        new_events = [row for row in unique_by_event_id(rows.events) if str(row["event_id"]) in inserted]
         for row in new_events:
             self.metrics.ingested.labels(row["kind"]).inc()
         for _ in rows.results:
             self.metrics.ingested.labels("cmd-result").inc()
+        for row in rows.rejected:  # counted once committed, so a batch that is retried is not counted twice
+            self.metrics.rejected.labels(row["reason"]).inc()
         if new_events:
             newest = max(row["ts"] for row in new_events)
             self.metrics.lag_seconds.set(max(0.0, (_now() - newest).total_seconds()))
@@ -298,6 +304,24 @@ class IngestWorker:
             self.metrics.devices_online.set(self.store.count_online())
         except SQLAlchemyError as err:
             log.warning("cannot count online devices: %s", err.__class__.__name__)
+
+
+def _add_rows(rows: BatchRows, message: Message, now: datetime) -> None:
+    """Add a decoded message's rows; everything is built before anything is added, so a failure adds nothing."""
+    body = message.body
+    if isinstance(body, Status | Telemetry):
+        key = (message.envelope.site, message.envelope.device)
+        update = device_state_update(message, now)
+        point = telemetry_point(message) if isinstance(body, Telemetry) else None
+        rows.device_states[key] = rows.device_states.get(key, {}) | update
+        if point is not None:
+            rows.other_points.append(point)
+    elif isinstance(body, CommandResult):
+        rows.results.append(result_row(message))
+    else:
+        row, points = event_row(message, now), event_points(message)
+        rows.events.append(row)
+        rows.event_points.setdefault(str(row["event_id"]), points)  # the first is the one stored
 
 
 def _decoded(item: Received) -> Message:

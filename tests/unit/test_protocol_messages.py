@@ -251,3 +251,6 @@ def test_a_receipt_names_between_one_and_the_most_event_ids():
         EventsStored(event_ids=[uuid4() for _ in range(MAX_RECEIPT_IDS + 1)])
     message = build(EventsStored(event_ids=[uuid4()]), site="s1", device="d1", seq=0)
     assert message.topic() == "sc/v1/s1/d1/cmd/events-stored"
+    site, device = "s" * 64, "d" * 64
+    full = build(EventsStored(event_ids=[uuid4() for _ in range(MAX_RECEIPT_IDS)]), site=site, device=device, seq=0)
+    assert decode(encode(full)).body == full.body, "the fullest receipt fits its size limit"
