@@ -257,6 +257,17 @@ class Gallery:
         self, ops: Sequence[GalleryOp], *, expected_version: int | None = None, new_version: int | None = None
     ) -> UpdateReport:
         """Apply all ops or none; persist, then swap in the new state, and report what changed."""
+        return self._update(ops, expected_version=expected_version, new_version=new_version)
+
+    def _update(
+        self,
+        ops: Sequence[GalleryOp],
+        *,
+        expected_version: int | None = None,
+        new_version: int | None = None,
+        any_version: bool = False,
+    ) -> UpdateReport:
+        """apply(); `any_version` accepts a new_version that is not above the version held."""
         with self._lock:
             snap = self._snapshot
             if expected_version is not None and expected_version != snap.version:
@@ -264,7 +275,7 @@ class Gallery:
                     f"update is based on gallery version {expected_version}, this edge holds {snap.version}"
                 )
             version = snap.version + 1 if new_version is None else new_version
-            if version <= snap.version:
+            if version <= snap.version and not any_version:
                 raise GalleryVersionError(f"new version {version} must be greater than {snap.version}")
             templates = {t.template_id: t for t in snap.templates}
             persons_before = set(snap.person_ids)
@@ -315,13 +326,14 @@ class Gallery:
         return self.apply([ReplacePerson(person_id, tuple(templates))], **versioning)
 
     def replace_all(self, templates: Iterable[Template], version: int) -> UpdateReport:
-        """Full sync from the server: the gallery becomes exactly `templates` at `version`."""
+        """Full sync from the server: the gallery becomes exactly `templates` at `version`, whatever version was held
+        (a full list is authoritative, so a forced resync or a server restored from a backup can repair a gate)."""
         templates = list(templates)
         _check_unique(templates)
         ops: list[GalleryOp] = [RemoveTemplates(template_ids=self.template_ids)]
         if templates:
             ops.append(AddTemplates(tuple(templates)))
-        return self.apply(ops, new_version=version)
+        return self._update(ops, new_version=version, any_version=True)
 
 
 def _dot_rows(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:

@@ -159,6 +159,13 @@ def test_stale_or_non_increasing_versions_are_refused_and_change_nothing(gallery
     assert report.version == gallery.version == 10
 
 
+def test_a_full_sync_is_authoritative_whatever_version_is_held(gallery: Gallery) -> None:
+    same = gallery.replace_all([Template("x", "x", unit(8))], version=3)  # a forced resync at the version held
+    assert same.version == 3 and gallery.person_ids == ("x",)
+    lower = gallery.replace_all([Template("y", "y", unit(9))], version=2)  # a server restored from a backup
+    assert lower.version == gallery.version == 2 and gallery.person_ids == ("y",)
+
+
 def test_a_failing_op_leaves_the_whole_batch_unapplied(gallery: Gallery) -> None:
     before = (gallery.version, gallery.template_ids)
     ops = [RemoveTemplates(person_ids=("bob",)), AddTemplates((Template("carol-0", "carol", unit(9)),))]
