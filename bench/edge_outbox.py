@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import threading
@@ -42,7 +41,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        broker = Mosquitto(work / "mq", extra_config="user root\n" if os.geteuid() == 0 else "")
+        broker = Mosquitto(work / "mq")
         publisher = EdgePublisher(  # the broker leg only: no platform here to send storage receipts
             BrokerSettings(port=broker.port),
             Outbox(work / "outbox.db"),
