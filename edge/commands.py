@@ -197,7 +197,7 @@ class CommandProcessor:
         if self.gallery is not None:
             gallery = self.gallery.gallery
             if person in gallery.person_ids:
-                report = gallery.remove(person_ids=[person])
+                report = gallery.erase_persons([person])  # the version stays the server's (like the allowlist's)
                 templates = len(report.removed_template_ids)
             version = gallery.version
         credentials = records = 0

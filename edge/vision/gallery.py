@@ -265,18 +265,22 @@ class Gallery:
         *,
         expected_version: int | None = None,
         new_version: int | None = None,
+        keep_version: bool = False,
         any_version: bool = False,
     ) -> UpdateReport:
-        """apply(); `any_version` accepts a new_version that is not above the version held."""
+        """apply(); `keep_version` leaves the version as it is, `any_version` accepts a new_version not above it."""
         with self._lock:
             snap = self._snapshot
             if expected_version is not None and expected_version != snap.version:
                 raise GalleryVersionError(
                     f"update is based on gallery version {expected_version}, this edge holds {snap.version}"
                 )
-            version = snap.version + 1 if new_version is None else new_version
-            if version <= snap.version and not any_version:
-                raise GalleryVersionError(f"new version {version} must be greater than {snap.version}")
+            if keep_version:
+                version = snap.version
+            else:
+                version = snap.version + 1 if new_version is None else new_version
+                if version <= snap.version and not any_version:
+                    raise GalleryVersionError(f"new version {version} must be greater than {snap.version}")
             templates = {t.template_id: t for t in snap.templates}
             persons_before = set(snap.person_ids)
             added: list[str] = []
@@ -324,6 +328,14 @@ class Gallery:
     def replace_person(self, person_id: str, templates: Iterable[Template], **versioning: int | None) -> UpdateReport:
         """Replace one person's templates as one update."""
         return self.apply([ReplacePerson(person_id, tuple(templates))], **versioning)
+
+    def erase_persons(self, person_ids: Iterable[str]) -> UpdateReport:
+        """Remove whole persons at once, keeping the version (an erasure ordered by the server).
+
+        Version numbers are the server's: taking the next one here would give this content a number the server
+        uses for other content, and its next increment (based on that number) would then skip changes.
+        """
+        return self._update([RemoveTemplates(person_ids=tuple(person_ids))], keep_version=True)
 
     def replace_all(self, templates: Iterable[Template], version: int) -> UpdateReport:
         """Full sync from the server: the gallery becomes exactly `templates` at `version`, whatever version was held

@@ -166,6 +166,13 @@ def test_a_full_sync_is_authoritative_whatever_version_is_held(gallery: Gallery)
     assert lower.version == gallery.version == 2 and gallery.person_ids == ("y",)
 
 
+def test_an_erasure_keeps_the_version_held(gallery: Gallery) -> None:
+    report = gallery.erase_persons(["alice", "zoe"])
+    assert report.version == gallery.version == 3, "version numbers are the server's"
+    assert report.removed_person_ids == ("alice",) and report.not_found_person_ids == ("zoe",)
+    assert gallery.person_ids == ("bob", "carol")
+
+
 def test_a_failing_op_leaves_the_whole_batch_unapplied(gallery: Gallery) -> None:
     before = (gallery.version, gallery.template_ids)
     ops = [RemoveTemplates(person_ids=("bob",)), AddTemplates((Template("carol-0", "carol", unit(9)),))]
