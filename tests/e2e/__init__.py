@@ -1,0 +1,1 @@
+"""End-to-end tests: the whole system on real mosquitto, PostgreSQL, InfluxDB and a running edge agent."""
