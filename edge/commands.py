@@ -53,6 +53,7 @@ RESULT_FOR_SCHEMA: dict[str, type[CommandResult]] = {r.COMMAND.SCHEMA: r for r i
 KNOWN_NAMES = {c.TOPIC_NAME for c in COMMAND_BODIES}
 _REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"([0-9a-fA-F-]{32,36})"')
 _SCHEMA = re.compile(rb'"schema"\s*:\s*"([a-z0-9.-]{1,64})"')
+_CHUNK = re.compile(rb'"chunk"\s*:\s*(\d{1,6})')
 _PERSON = re.compile(rb'"person_id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
 _REMEMBERED = 256
 
@@ -99,7 +100,7 @@ class CommandProcessor:
         self.gallery = gallery
         self.max_bytes = max_bytes
         self.stats = CommandStats()
-        self._answers: OrderedDict[UUID, CommandResult] = OrderedDict()
+        self._answers: OrderedDict[tuple[UUID, int], CommandResult] = OrderedDict()
 
     def handle(self, topic: str, payload: bytes) -> CommandResult | None:
         """Handle one received command and publish its result; returns the result (None if unanswerable)."""
@@ -122,15 +123,16 @@ class CommandProcessor:
         if request_id is None or result_type is None:
             log.warning("command on %s dropped: no request id or no known command name/schema", topic)
             return None
-        if request_id in self._answers:
+        key = (request_id, _chunk(payload))  # the chunks of one sync share its request id
+        if key in self._answers:
             log.info("command %s repeated: answering again without re-running", request_id)
-            return self._answers[request_id]
+            return self._answers[key]
         try:
             command = self._check(topic, payload)
             result = self._dispatch(command)
         except (CommandRefused, ProtocolError, ConfigError, AllowlistError, GallerySyncError, GalleryError) as err:
             result = self._error(result_type, request_id, payload, str(err))
-        self._remember(request_id, result)
+        self._remember(key, result)
         return result
 
     def _check(self, topic: str, payload: bytes) -> Command:
@@ -251,9 +253,9 @@ class CommandProcessor:
             fields["person_id"] = match.group(1).decode() if match else "unknown"
         return result_type(**fields)
 
-    def _remember(self, request_id: UUID, result: CommandResult) -> None:
+    def _remember(self, key: tuple[UUID, int], result: CommandResult) -> None:
         """Keep the last answers so a redelivered command is answered, not re-run."""
-        self._answers[request_id] = result
+        self._answers[key] = result
         while len(self._answers) > _REMEMBERED:
             self._answers.popitem(last=False)
 
@@ -267,6 +269,12 @@ def _request_id(payload: bytes) -> UUID | None:
         return UUID(match.group(1).decode())
     except ValueError:
         return None
+
+
+def _chunk(payload: bytes) -> int:
+    """The chunk index of a chunked sync (0 for every other command)."""
+    match = _CHUNK.search(payload)
+    return int(match.group(1)) if match else 0
 
 
 def _redact(item: OutboxItem, person_id: str) -> bytes | None:

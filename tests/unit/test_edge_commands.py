@@ -105,9 +105,10 @@ def test_gallery_sync_in_chunks_applies_atomically(agent):
     )
     staged = _send(agent, first)
     assert staged.ok and staged.version == 0 and staged.templates == 0, "nothing applied before the last chunk"
-    last = first.model_copy(update={"request_id": uuid.uuid4(), "upserts": entries[2:], "chunk": 1})
+    last = first.model_copy(update={"upserts": entries[2:], "chunk": 1})  # the platform's chunks share the id
     done = _send(agent, last)
     assert done.ok and done.version == 3 and done.templates == 4
+    assert _send(agent, last) == done, "a redelivered chunk is answered again, not re-applied"
     increment = GallerySync(
         request_id=uuid.uuid4(),
         mode=SyncMode.INCREMENTAL,
