@@ -148,13 +148,22 @@ def result_row(message: Message) -> dict[str, Any]:
 
 
 def rejected_row(topic: str, payload: bytes, reason: str, detail: str, received_at: datetime) -> dict[str, Any]:
-    """The rejected_messages row of a message that failed validation (payload truncated)."""
-    head = payload[:PAYLOAD_HEAD_CHARS].decode("utf-8", "replace")
+    """The rejected_messages row of a message that failed validation (payload truncated).
+
+    NUL characters become U+FFFD: PostgreSQL's text type cannot hold them, and a rejected row the database
+    refuses would leave its whole batch unstored and retried forever.
+    """
+    head = _text(payload[:PAYLOAD_HEAD_CHARS].decode("utf-8", "replace"))
     return {
         "received_at": received_at,
-        "topic": topic[:256],
-        "reason": reason[:32],
-        "detail": detail[:2000],
+        "topic": _text(topic[:256]),
+        "reason": _text(reason[:32]),
+        "detail": _text(detail[:2000]),
         "payload_size": len(payload),
         "payload_head": head,
     }
+
+
+def _text(value: str) -> str:
+    """The value without NUL characters (replaced by U+FFFD), which SQL text columns cannot all store."""
+    return value.replace("\x00", "\ufffd")
