@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import Connection
+from sqlalchemy.exc import DataError
 
 from server.security.policy import Principal, check_route
 from server.security.tokens import TokenError, decode_access_token
@@ -80,3 +81,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(err)}, status_code=err.status)
 
     app.add_exception_handler(ServiceError, handle)
+
+    async def out_of_range(_request: Request, err: Exception) -> JSONResponse:
+        """A value the database cannot hold (an integer beyond 64 bits: sqlite3 raises OverflowError, PostgreSQL a
+        data exception; a NUL in text on PostgreSQL) is the client's input, not a server failure."""
+        log.info("request refused by the database as data: %s", type(err).__name__)
+        return JSONResponse({"detail": "a value is out of range or not storable"}, status_code=422)
+
+    app.add_exception_handler(OverflowError, out_of_range)
+    app.add_exception_handler(DataError, out_of_range)
