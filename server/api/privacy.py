@@ -23,6 +23,7 @@ from server.security import policy
 from server.security.policy import ADMIN, PEOPLE, STAFF, V1, Principal, require_site, require_staff_or_self
 from server.storage.people import Person
 from server.storage.privacy import SubjectRequest
+from server.storage.registry import Site
 
 P = f"{V1}/privacy"
 # The privacy routes' rules, merged into the one route table server.security.policy checks.
@@ -168,6 +169,9 @@ def cameras(tx: Tx, caller: Caller) -> list[dict[str, Any]]:
 @router.post("/cameras", status_code=status.HTTP_201_CREATED)
 def add_camera(body: CameraIn, tx: Tx, caller: Caller) -> dict[str, Any]:
     """Register (or update) a camera's purpose and signage."""
+    if tx.execute(select(Site.id).where(Site.id == body.site_id)).first() is None:
+        # checked here: the foreign key would refuse it only at insert time, as a 500
+        raise HTTPException(422, f"site_id: unknown site {body.site_id}")
     camera_id = register_camera(
         tx,
         caller.actor,
