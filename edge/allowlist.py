@@ -33,6 +33,8 @@ class AllowlistStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._staged: dict[int, AllowlistSync] = {}
+        self._staged_key: tuple | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -50,16 +52,47 @@ class AllowlistStore:
         return self.snapshot.version
 
     def apply(self, sync: AllowlistSync) -> Allowlist:
-        """Apply a full or incremental sync atomically; an increment must start from the version held."""
+        """Apply a full or incremental sync atomically; an increment must start from the version held.
+
+        A sync in several chunks is staged in memory and written in one transaction when its last chunk
+        arrives; until then the list held (and its version) is unchanged.
+        """
         with self._lock:
             held = self.snapshot.version
             if sync.mode is SyncMode.INCREMENTAL and sync.base_version != held:
+                self._staged = {}
                 raise AllowlistError(f"increment is based on version {sync.base_version}, this edge holds {held}")
             if sync.version <= held and sync.mode is SyncMode.INCREMENTAL:
                 raise AllowlistError(f"version {sync.version} is not newer than {held}")
-            self._write(sync)
+            whole = self._stage(sync)
+            if whole is None:
+                return self.snapshot
+            self._write(whole)
             self._load()
             return self.snapshot
+
+    def _stage(self, sync: AllowlistSync) -> AllowlistSync | None:
+        """The whole sync once every chunk is in (chunks of another sync are dropped); None while staging."""
+        if sync.chunks == 1:
+            self._staged = {}
+            return sync
+        key = (sync.request_id, sync.mode, sync.base_version, sync.version, sync.chunks)
+        if self._staged_key != key:
+            self._staged_key, self._staged = key, {}
+        self._staged[sync.chunk] = sync
+        if len(self._staged) < sync.chunks:
+            log.info("allowlist v%d: chunk %d of %d staged", sync.version, sync.chunk + 1, sync.chunks)
+            return None
+        parts = [self._staged[index] for index in range(sync.chunks)]
+        self._staged = {}
+        return sync.model_copy(
+            update={
+                "upserts": [entry for part in parts for entry in part.upserts],
+                "removes": [ref for part in parts for ref in part.removes],
+                "chunk": 0,
+                "chunks": 1,
+            }
+        )
 
     def erase_person(self, person_id: str) -> int:
         """Remove every entry of a person (the version is kept); returns how many were removed."""

@@ -58,28 +58,36 @@ class GalleryEntry(WireModel):
     group: Level = Field(default="residents", description="Access group for schedules")
 
 
-class GallerySync(Command):
-    """Bring a device's face gallery to a version: full replace or incremental from a base."""
+class VersionedSync(Command):
+    """A list brought to a version, full or incremental, in one or more chunks that share the request id.
 
-    SCHEMA = "cmd.gallery-sync"
-    TOPIC_NAME = "gallery-sync"
+    The device stages the chunks and applies them together, atomically, when the last one has arrived.
+    """
 
     mode: SyncMode = Field(description="Full replace or incremental")
     base_version: int = Field(ge=0, description="Version the increment applies to (0 for full)")
     version: int = Field(ge=1, description="Version after applying")
-    upserts: list[GalleryEntry] = Field(default_factory=list, max_length=5000, description="Templates to add")
-    removes: list[OpaqueId] = Field(default_factory=list, max_length=5000, description="Person ids to remove")
-    chunk: int = Field(default=0, ge=0, description="Index of this chunk for large full syncs")
+    chunk: int = Field(default=0, ge=0, description="Index of this chunk")
     chunks: int = Field(default=1, ge=1, description="Number of chunks in this sync")
 
     @model_validator(mode="after")
-    def _consistent(self) -> GallerySync:
+    def _consistent(self) -> VersionedSync:
         """Versions move forward; chunk index lies inside the chunk count."""
         if self.version <= self.base_version:
             raise ValueError("version must be greater than base_version")
         if self.chunk >= self.chunks:
             raise ValueError("chunk must be less than chunks")
         return self
+
+
+class GallerySync(VersionedSync):
+    """Bring a device's face gallery to a version: full replace or incremental from a base."""
+
+    SCHEMA = "cmd.gallery-sync"
+    TOPIC_NAME = "gallery-sync"
+
+    upserts: list[GalleryEntry] = Field(default_factory=list, max_length=5000, description="Templates to add")
+    removes: list[OpaqueId] = Field(default_factory=list, max_length=5000, description="Person ids to remove")
 
 
 class GallerySyncResult(CommandResult):
@@ -115,15 +123,12 @@ class AllowlistEntry(WireModel):
     watchlist: bool = Field(default=False, description="A watchlist entry raises an alarm instead of access")
 
 
-class AllowlistSync(Command):
+class AllowlistSync(VersionedSync):
     """Bring a device's allowlist to a version."""
 
     SCHEMA = "cmd.allowlist-sync"
     TOPIC_NAME = "allowlist-sync"
 
-    mode: SyncMode = Field(description="Full replace or incremental")
-    base_version: int = Field(ge=0, description="Version the increment applies to (0 for full)")
-    version: int = Field(ge=1, description="Version after applying")
     upserts: list[AllowlistEntry] = Field(default_factory=list, max_length=20000, description="Entries to add")
     removes: list[OpaqueId] = Field(default_factory=list, max_length=20000, description="credential_refs")
 

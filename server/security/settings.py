@@ -63,4 +63,6 @@ class SyncSettings(_Strict):
     interval_s: float = Field(default=5.0, gt=0, description="How often device versions are compared")
     resend_after_s: float = Field(default=60.0, gt=0, description="Wait this long for an answer before re-sending")
     chunk_templates: int = Field(default=300, ge=1, le=5000, description="Templates per gallery-sync message")
-    chunk_entries: int = Field(default=2000, ge=1, le=20000, description="Entries per allowlist-sync message")
+    chunk_entries: int = Field(
+        default=1500, ge=1, le=2500, description="Entries per allowlist-sync message (2,000 PIN entries are 0.8 MiB)"
+    )

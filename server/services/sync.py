@@ -251,7 +251,7 @@ class EdgeSync:
     def _bodies(
         self, connection: Connection, view: DeviceView, mode: SyncMode, base: int, request_id: uuid.UUID
     ) -> list[GallerySync | AllowlistSync]:
-        """The command(s) for one sync (gallery chunks share the request id); the allowlist is one message."""
+        """The command(s) for one sync: one per chunk of entries, sharing the request id."""
         keys = None
         if mode is SyncMode.INCREMENTAL:
             keys = set(
@@ -267,15 +267,20 @@ class EdgeSync:
         if view.list_name == "allowlist":
             entries = allowlist_entries(connection, self.cipher, view.site, keys)
             removes = sorted(keys - {entry.credential_ref for entry in entries}) if keys is not None else []
+            size = self.settings.chunk_entries
+            chunks = [entries[i : i + size] for i in range(0, len(entries), size)] or [[]]
             return [
                 AllowlistSync(
                     request_id=request_id,
                     mode=mode,
                     base_version=base,
                     version=view.current,
-                    upserts=entries,
-                    removes=removes,
+                    upserts=chunk,
+                    removes=removes if index == 0 else [],
+                    chunk=index,
+                    chunks=len(chunks),
                 )
+                for index, chunk in enumerate(chunks)
             ]
         entries = gallery_entries(connection, self.cipher, view.site, keys)
         removes = sorted(keys) if keys is not None else []  # changed persons are replaced whole

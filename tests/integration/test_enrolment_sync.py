@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -72,6 +73,8 @@ def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tm
             f"sqlite:///{tmp_path}/sc.db",
             broker_port=mosquitto.port,
             ingest={"group": f"g{os.getpid()}x", "client_id": f"ingest-enrol-{os.getpid()}"},
+            # Tiny chunks: every sync below travels as several messages sharing one request id.
+            sync={"chunk_templates": 1, "chunk_entries": 2},
         )
     )
     populate(app)
@@ -86,9 +89,19 @@ def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tm
         def sync_state() -> dict:
             return client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
 
+        cards = [("p-alice", "1001"), ("p-alice", "1002"), ("p-alice", "1003"), ("p-dave", "2001"), ("p-dave", "2002")]
+        for person, number in cards:
+            issued = client.post(
+                "/api/v1/credentials", headers=headers, json={"person_id": person, "kind": "card", "value": number}
+            )
+            assert issued.status_code == 201, issued.text
         agent = start_agent(tmp_path, mosquitto.port, key, data_dir)
         try:
             wait_until(lambda: sync_state()["allowlist"]["in_sync"], 30, interval=0.3, message="allowlist synced")
+            with sqlite3.connect(f"file:{data_dir / 'allowlist.db'}?mode=ro", uri=True) as db:
+                held = {row[0] for row in db.execute("SELECT json_extract(body, '$.value') FROM entries")}
+            numbers = {number for _, number in cards}
+            assert held == numbers | {"京A12345", "京B54321"}, "the 5 cards and the world's 2 cars, in 4 chunks"
 
             (first_name, first_photos), (second_name, second_photos) = photos_of(shared_data)
             consent = {"given_by": "Alice", "notice_version": "2026-01", "channel": "in_person"}
