@@ -125,11 +125,8 @@ def test_pipl_art47_erasure_on_a_running_edge_is_proven_by_its_receipt(mosquitto
         assert gallery_store.load()[1] == [], "Bob's template is gone from the edge as well"
         retention = next(command for command, _, _ in sent if command.TOPIC_NAME == "apply-retention")
         answer = _result(engine, retention.request_id)
-        # The agent has no handler for apply-retention yet: it answers with a refusal the report shows.
-        assert answer.ok or "unsupported" in answer.error
-        counts = _outstanding(engine)["north/gate-1"]
-        assert counts["erase_outstanding"] == 0 and counts["retention_outstanding"] == 0
-        assert counts["retention_refused"] == (0 if answer.ok else 1)
+        assert answer.ok and answer.data["events_purged"] >= 0, answer
+        assert "north/gate-1" not in _outstanding(engine), "nothing outstanding or refused at the gate"
     finally:
         sender.stop()
         worker.stop()
