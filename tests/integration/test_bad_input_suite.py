@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from uuid import uuid4
 
 import pytest
@@ -152,3 +153,124 @@ def test_ten_thousand_malformed_messages_are_counted_and_never_stored(mosquitto,
         "total_s": round(time.monotonic() - started, 1),
     }
     print(json.dumps(figures, ensure_ascii=False))
+
+
+# ---- the API: schemathesis over the OpenAPI document -------------------------------------------------------------
+
+# (role, generation mode, examples per operation): valid-by-schema requests as the admin and a manager of one
+# site, and schema-breaking requests as the admin; bounded so the run stays near a minute on two cores.
+API_PLAN = (("admin", "positive", 15), ("admin", "negative", 6), ("manager", "positive", 6))
+
+
+@dataclass
+class FuzzLog:
+    """What the fuzzing saw: status codes, and each server error with its request as curl."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    server_errors: list[str] = field(default_factory=list)
+
+
+def _fuzz_operation(operation, mode: str, examples: int, header: dict, protected_users: set[int], seen: FuzzLog):
+    """Send `examples` generated requests to one operation; False when the mode can make no input for it."""
+    from hypothesis import HealthCheck, Phase, given, reject, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=GenerationMode(mode)))
+    def run(case) -> None:
+        if case.operation.label.endswith("/disable") and (case.path_parameters or {}).get("user_id") in protected_users:
+            reject()  # disabling the fuzzing users themselves would only turn the rest of the run into 401s
+        label = f"{case.operation.label} ({mode})"
+        try:
+            response = case.call(headers=header)
+        except Exception as err:  # noqa: BLE001 - an exception out of the app is a server error too
+            seen.server_errors.append(f"{label}: {err!r}\n  {case.as_curl_command()}")
+            return
+        seen.statuses[response.status_code] += 1
+        try:
+            case.validate_response(response, checks=[not_a_server_error])
+        except BaseExceptionGroup as failures:
+            seen.server_errors.append(f"{label}: {failures}\n  {case.as_curl_command()}")
+        if response.status_code >= 500:  # the same verdict, kept even if the check's defaults change
+            seen.server_errors.append(f"{label}: {response.status_code}")
+
+    try:
+        run()
+    except Unsatisfiable:  # nothing in this operation can be made invalid (no parameters, no body)
+        return False
+    return True
+
+
+@pytest.mark.slow
+def test_openapi_fuzzing_finds_no_server_error(mosquitto, postgres_url, tmp_path):
+    """Every operation of the OpenAPI document, fuzzed in-process through the ASGI app with real tokens: no 5xx.
+
+    The app runs on PostgreSQL with its ingest on the test broker (so /readyz is truly ready) and the police link
+    on (so its routes are more than 404). A response of 500 or more, or an exception out of the app, is recorded
+    with the request as curl, and the test fails listing them all.
+    """
+    import schemathesis
+    from schemathesis.python.asgi import shutdown_lifespans
+
+    from tests.support.api_world import USERNAMES, api_settings, build_world
+
+    started = time.monotonic()
+    unique = uuid4().hex[:8]
+    app, world = build_world(
+        api_settings(
+            postgres_url,
+            broker_port=mosquitto.port,
+            ingest={"group": f"fuzz-{unique}", "client_id": f"ingest-fuzz-{unique}"},
+            police={"enabled": True},
+            privacy={"audit_anchor_file": str(tmp_path / "anchor.json"), "snapshot_root": str(tmp_path / "snaps")},
+        )
+    )
+    headers = {role: world.login(USERNAMES[role]) for role in {role for role, _, _ in API_PLAN}}
+    protected_users = {world.ids["user_ids"][role] for role in headers}
+    seen = FuzzLog()
+    per_plan: dict[str, int] = {}
+    operations: set[str] = set()
+    no_negative: set[str] = set()
+    try:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)  # starts the app's lifespan
+        for role, mode, examples in API_PLAN:
+            before = seen.statuses.total()
+            for result in schema.get_all_operations():
+                operation = result.ok()
+                operations.add(operation.label)
+                if not _fuzz_operation(operation, mode, examples, headers[role], protected_users, seen):
+                    assert mode == "negative", operation.label
+                    no_negative.add(operation.label)
+            per_plan[f"{role}/{mode}/{examples}"] = seen.statuses.total() - before
+
+        # The fuzzing users could act to the end: their tokens still work, so no part of the run was just 401s.
+        for role, header in headers.items():
+            me = world.client.get("/api/v1/auth/me", headers=header)
+            assert me.status_code == 200, (role, me.text)
+    finally:
+        shutdown_lifespans()
+
+    errors = list(dict.fromkeys(seen.server_errors))
+    assert not errors, f"{len(errors)} server errors:\n" + "\n".join(errors)
+    statuses = seen.statuses
+    successes = sum(count for status_code, count in statuses.items() if 200 <= status_code < 300)
+    assert successes > statuses.total() // 10, statuses  # authenticated, real work done, not only refusals
+    figures = {
+        "operations": len(operations),
+        "requests_by_plan": per_plan,
+        "requests": statuses.total(),
+        "statuses": dict(sorted(statuses.items())),
+        "operations_without_negative_input": len(no_negative),
+        "server_errors": len(errors),
+        "total_s": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(figures))
