@@ -88,6 +88,17 @@ def quad_size(corners: np.ndarray) -> tuple[float, float]:
     return float(width), float(height)
 
 
+def quad_skew(corners: np.ndarray) -> float:
+    """How far an ordered quadrilateral is from a rectangle: the largest |cos| of its corner angles (0 for one)."""
+    worst = 0.0
+    for k in range(4):
+        a = corners[(k + 1) % 4] - corners[k]
+        b = corners[k - 1] - corners[k]
+        cosine = float(a @ b) / max(float(np.linalg.norm(a) * np.linalg.norm(b)), 1e-6)
+        worst = max(worst, abs(cosine))
+    return worst
+
+
 def _rect_corners(rect: tuple) -> np.ndarray:
     """Corners of a rotated rectangle with the long side as width."""
     (cx, cy), (w, h), angle = rect
@@ -108,13 +119,27 @@ def _quad_from_contour(contour: np.ndarray, rect: tuple) -> np.ndarray:
             if cv2.contourArea(quad) >= 0.85 * hull_area:
                 return quad
             break
+    # A plate seen at a steep angle is a parallelogram far from its rotated box: the smallest-area
+    # quadrilateral around the hull follows it when it is tight (the rotated box then shears the text).
+    quad = cv2.approxPolyN(hull, 4, ensure_convex=True).reshape(-1, 2).astype(np.float32)
+    if len(quad) == 4:
+        quad_area = cv2.contourArea(quad)
+        if quad_area <= 1.15 * cv2.contourArea(hull) and quad_area < 0.9 * rect[1][0] * rect[1][1]:
+            return order_corners(quad)
     return _rect_corners(rect)
 
 
-def warp_plate(frame: np.ndarray, corners: np.ndarray, height: int = 64, pad: float = 0.03) -> np.ndarray:
-    """Rectified plate crop: the quadrilateral (grown by pad on each side) warped to a flat rectangle."""
-    width_px, height_px = quad_size(corners)
-    aspect = width_px / max(height_px, 1e-6)
+def warp_plate(
+    frame: np.ndarray, corners: np.ndarray, height: int = 64, pad: float = 0.03, aspect: float | None = None
+) -> np.ndarray:
+    """Rectified plate crop: the quadrilateral (grown by pad on each side) warped to a flat rectangle.
+
+    The rectangle keeps the quadrilateral's width/height unless aspect is given (a plate seen from the
+    side looks narrower than it is and is stretched back to a plate's shape).
+    """
+    if aspect is None:
+        width_px, height_px = quad_size(corners)
+        aspect = width_px / max(height_px, 1e-6)
     out_h = height
     out_w = max(8, int(round(height * aspect)))
     centre = corners.mean(axis=0)

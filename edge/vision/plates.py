@@ -18,6 +18,7 @@ from edge.vision.plate_locate import (
     estimate_shear,
     locate_plates,
     quad_size,
+    quad_skew,
     turned_corners,
     warp_plate,
 )
@@ -60,6 +61,12 @@ class PlateRecogniserConfig(BaseModel):
     )
     double_row_max_aspect: float = Field(
         2.6, gt=0, description="Crops narrower than this width/height are also read as two rows"
+    )
+    single_row_aspect: float | None = Field(
+        3.14, gt=0, description="Width/height a narrow crop is also stretched to (GA 36 single row: 440/140 mm)"
+    )
+    min_skew: float = Field(
+        0.2, ge=0, le=1, description="Smallest corner |cos| of a narrow quadrilateral that is read stretched"
     )
     deshear: bool = Field(True, description="Also read crops whose characters lean with the lean corrected")
     min_shear: float = Field(0.12, ge=0, description="Smallest estimated lean (dx/dy) that is corrected")
@@ -195,16 +202,21 @@ class PlateRecogniser:
         # Blue and green backgrounds are Chinese evidence of their own: there the grammar may restore a
         # province character the model dropped. Elsewhere (white, yellow: most foreign plates) it may not.
         chinese_colour = colour in (PlateColour.BLUE, PlateColour.GREEN)
-        variants = [crop]
+        variants = [(crop, double)]  # (image, also read as two rows)
         if self.config.deshear and not tall:
             shear = estimate_shear(crop)
             if abs(shear) >= self.config.min_shear:
-                variants.append(apply_shear(crop, shear))
+                variants.append((apply_shear(crop, shear), False))
+        if tall and self.config.single_row_aspect is not None and quad_skew(corners) >= self.config.min_skew:
+            # A single-row plate seen from the side is foreshortened into a narrow, skewed quadrilateral whose
+            # squeezed characters the recogniser misreads: read it also stretched back to a plate's shape.
+            stretched = warp_plate(frame, corners, height=REC_HEIGHT, pad=pad, aspect=self.config.single_row_aspect)
+            variants.append((stretched, False))
         options: list[tuple[DecodedText, bool]] = []
         try:
-            for variant in variants:
+            for variant, two_rows in variants:
                 options.append(self._decode(self._reader.frame_probabilities(variant), chinese_colour))
-                if double:
+                if two_rows:
                     options.append(self._decode(self._double_row_frames(variant), chinese_colour, double_row=True))
                 best_option = max(options, key=lambda option: (option[1], option[0].confidence))
                 if best_option[1] and best_option[0].confidence >= self.config.stop_confidence:

@@ -8,7 +8,15 @@ import pytest
 
 from edge.vision.plate_colour import PlateColour
 from edge.vision.plate_detect import DetectConfig, text_line_candidates
-from edge.vision.plate_locate import apply_shear, estimate_shear, order_corners, turned_corners, warp_plate
+from edge.vision.plate_locate import (
+    apply_shear,
+    estimate_shear,
+    locate_plates,
+    order_corners,
+    quad_skew,
+    turned_corners,
+    warp_plate,
+)
 from tests.unit.test_plate_colour import PLATE_STYLES, render_plate
 
 
@@ -80,3 +88,37 @@ def test_stacked_lines_are_not_joined() -> None:
     probs[90:102, 50:150] = 0.9
     candidates = text_line_candidates(probs, 1.0, 1.0, DetectConfig())
     assert len(candidates) == 2
+
+
+def _side_view_scene() -> tuple[np.ndarray, np.ndarray]:
+    """A blue plate seen from its left: a narrow quadrilateral whose top and bottom edges fall steeply."""
+    plate = render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE])
+    corners = np.float32([[560, 300], [610, 330], [610, 370], [560, 350]])
+    source = np.float32([[0, 0], [439, 0], [439, 139], [0, 139]])
+    matrix = cv2.getPerspectiveTransform(source, corners)
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    scene = cv2.warpPerspective(plate, matrix, (1280, 720), dst=frame, borderMode=cv2.BORDER_TRANSPARENT)
+    return scene, corners
+
+
+def test_side_view_plate_is_located_by_its_own_corners_not_its_rotated_box() -> None:
+    scene, corners = _side_view_scene()
+    found = [c for c in locate_plates(scene) if c.source == "blue"]
+    assert found, "the blue plate was not proposed"
+    # each corner within a few pixels of the plate's own (a rotated box would be off by tens of pixels)
+    assert np.abs(found[0].corners - corners).max() < 8
+    assert quad_skew(found[0].corners) > 0.3
+
+
+def test_quad_skew_is_zero_for_rectangles() -> None:
+    rect = order_corners(cv2.boxPoints(((200.0, 200.0), (120.0, 36.0), 30.0)))
+    assert quad_skew(rect) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_warp_to_a_given_aspect_stretches_a_foreshortened_plate() -> None:
+    scene, corners = _side_view_scene()
+    assert warp_plate(scene, corners, height=48, pad=0.0).shape[1] < 70  # squeezed: about 1.3 x 48
+    stretched = warp_plate(scene, corners, height=48, pad=0.0, aspect=3.14)
+    assert stretched.shape[:2] == (48, 151)
+    plate = cv2.resize(render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE]), (151, 48))
+    assert np.abs(stretched.astype(int) - plate.astype(int)).mean() < 30
