@@ -14,6 +14,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -56,6 +57,7 @@ _SCHEMA = re.compile(rb'"schema"\s*:\s*"([a-z0-9.-]{1,64})"')
 _CHUNK = re.compile(rb'"chunk"\s*:\s*(\d{1,6})')
 _PERSON = re.compile(rb'"person_id"\s*:\s*"([A-Za-z0-9_.:-]{1,64})"')
 _REMEMBERED = 256
+OPEN_DOOR_MAX_AGE_S = 30.0  # a remote opening queued while the gate was offline must not fire hours later
 
 ConfigApplier = Callable[[ConfigUpdate], int]
 Publish = Callable[[CommandResult], object]
@@ -149,9 +151,14 @@ class CommandProcessor:
             raise CommandRefused(f"wrong_device: addressed to {address.site}/{address.device}")
         if address.name not in KNOWN_NAMES:
             raise CommandRefused(f"unknown_command: {address.name!r}")
-        body = decode(payload, topic).body
+        message = decode(payload, topic)
+        body = message.body
         if not isinstance(body, Command):
             raise CommandRefused(f"not a command: {type(body).__name__}")
+        if isinstance(body, OpenDoor):
+            age_s = (datetime.now(UTC) - message.envelope.ts).total_seconds()
+            if abs(age_s) > OPEN_DOOR_MAX_AGE_S:
+                raise CommandRefused(f"expired: sent {age_s:.0f} s ago (a remote opening is valid for 30 s)")
         return body
 
     def _dispatch(self, command: Command) -> CommandResult:

@@ -103,7 +103,8 @@ class EdgePublisher:
         self._unreported_drops = 0
         self._last_alarm = float("-inf")
         self._last_expire = time.monotonic()
-        self.client = make_client(broker, client_id=f"{site}.{device}")
+        # A persistent session: commands sent while the gate is offline (erasures above all) wait at the broker.
+        self.client = make_client(broker, client_id=f"{site}.{device}", clean_session=False)
         offline = build(Status(state=DeviceState.OFFLINE, software=software), site=site, device=device, seq=0)
         self.client.will_set(status_topic(site, device), encode(offline), qos=1, retain=True)
         self.client.on_connect = self._on_connect

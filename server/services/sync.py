@@ -77,6 +77,7 @@ class DeviceView:
     sent_at: datetime | None
     confirmed: int
     request_id: uuid.UUID | None
+    online: bool = False
 
 
 def device_view(connection: Connection, device: Device, list_name: str) -> DeviceView:
@@ -122,14 +123,17 @@ def device_view(connection: Connection, device: Device, list_name: str) -> Devic
         sync.sent_at if sync else None,
         confirmed,
         sync.request_id if sync else None,
+        bool(state.online) if state is not None else False,
     )
 
 
 def choose_mode(view: DeviceView, force_full: bool, resend_after: timedelta, now: datetime) -> SyncMode | None:
-    """Nothing, an increment, or a full list for this device."""
+    """Nothing, an increment, or a full list for this device (nothing while it is offline, unless forced)."""
     if force_full:
         return SyncMode.FULL if view.current > 0 else None
     if view.reported == view.current:
+        return None
+    if not view.online:  # sent now it would be dropped (or pile up at the broker); sent once the device is back
         return None
     waiting = view.sent == view.current and view.sent_at is not None and now - view.sent_at < resend_after
     if waiting:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -138,6 +139,15 @@ def test_open_door_pulses_and_records_an_audit_event(agent):
     assert again == result and _releases(relay) == 1, "a redelivered command is not re-run"
     door.tick(time.monotonic() + 1.6)
     assert not relay.energised, "locked again after 1500 ms"
+
+
+def test_a_remote_opening_delivered_late_is_refused(agent):
+    command = OpenDoor(request_id=uuid.uuid4(), door="door-1", operator="op-7", reason="delivery")
+    sent_long_ago = datetime.now(UTC) - timedelta(minutes=20)  # queued at the broker while the gate was offline
+    payload = encode(build(command, site=SITE, device=DEVICE, seq=1, ts=sent_long_ago))
+    result = agent.commands.handle(command_topic(SITE, DEVICE, "open-door"), payload)
+    assert not result.ok and result.error.startswith("expired") and not result.opened
+    assert _releases(agent.relays["door-1"]) == 0, "the lock stays shut"
 
 
 def test_erase_person_reports_what_was_erased(agent):
