@@ -83,6 +83,7 @@ def _config(port: int, data_dir: Path, **extra) -> dict:
         "gates": [{"id": "north", "door": "door-1"}],
         "card_readers": [{"id": "reader-1", "gate": "north", **extra.pop("reader", {})}],
         "telemetry": {"interval_s": 0.3},
+        "outbox": {"confirm": "broker"},  # no platform here to send storage receipts: PUBACK is the confirmation
         **extra,
     }
 
