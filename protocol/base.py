@@ -15,8 +15,11 @@ COMMAND_MAX_BYTES = 1024 * KIB
 
 
 def _to_utc(value: datetime) -> datetime:
-    """Normalise an aware timestamp to UTC."""
-    return value.astimezone(UTC)
+    """Normalise an aware timestamp to UTC (one that leaves the calendar's range in UTC is invalid)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as err:
+        raise ValueError("timestamp out of range in UTC") from err
 
 
 def _level(value: str) -> str:

@@ -42,7 +42,7 @@ class Envelope(BaseModel):
     site: Level = Field(description="Site (community) id")
     device: Level = Field(description="Device concerned: the sender of events, the target of commands")
     ts: UtcDatetime = Field(description="When the message was created, UTC")
-    seq: int = Field(ge=0, description="Per-device counter, increasing")
+    seq: int = Field(ge=0, lt=2**63, description="Per-device counter, increasing (fits a signed 64-bit column)")
     data: dict = Field(description="The body, as described by schema and v")
 
 

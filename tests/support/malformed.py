@@ -296,14 +296,14 @@ class Generator:
 
     def _out_of_range(self, kind: str) -> Sample:
         """Values within the protocol's types that the decoder, the row builder or the database refuses."""
-        if kind == "ts_overflow":  # an offset that moves a year-9999 time past datetime's range
+        if kind == "ts_overflow":  # an offset that moves a year-9999 time past datetime's range in UTC
             message = self.message()
             document = json.loads(encode(message)) | {"ts": "9999-12-31T23:30:00-05:00"}
-            return _sample("wrong_types", message.topic(), document, "unprocessable")
-        if kind == "seq_overflow":  # beyond a signed 64-bit column
+            return _sample("wrong_types", message.topic(), document, "invalid_envelope")
+        if kind == "seq_overflow":  # beyond a signed 64-bit column: the envelope bounds it
             message = self.message()
             document = json.loads(encode(message)) | {"seq": 2**63 + self.rng.randrange(1000)}
-            return _sample("wrong_types", message.topic(), document, "storage_error")
+            return _sample("wrong_types", message.topic(), document, "invalid_envelope")
         message = self.message(Telemetry(uptime_s=1.0, cpu_percent=1.0, memory_bytes=1, outbox_depth=0))
         document = json.loads(encode(message))
         document["data"]["memory_bytes"] = 10**400  # an int no float (time-series field) can hold
