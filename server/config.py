@@ -103,7 +103,6 @@ class ServerSettings(BaseSettings):
         default_factory=PrivacySettings, description="Retention per data class, erasure, audit anchoring"
     )
 
-
     @classmethod
     def settings_customise_sources(
         cls,
