@@ -294,7 +294,7 @@ class EdgePublisher:
                         self._resend[:0] = [i.row_id for i in items[sent:]]
                     break
                 info = self.client.publish(item.topic, item.payload, qos=1)
-                if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:  # e.g. the connection dropped since the check above
                     log.warning("publish failed rc=%s; will retry", info.rc)
                     if resending:
                         self._resend[:0] = [i.row_id for i in items[sent:]]
@@ -310,12 +310,20 @@ class EdgePublisher:
 
     def _sweep_acknowledged(self) -> None:
         """Handle every in-flight event the broker acknowledged: delete it, or await its receipt."""
-        acknowledged, waiting = [], []
+        acknowledged, waiting, unsent = [], [], []
         for entry in self._inflight:
-            (acknowledged if entry[0].is_published() else waiting).append(entry)
-        if not acknowledged:
+            if entry[0].rc != mqtt.MQTT_ERR_SUCCESS:  # the connection dropped as it was published
+                unsent.append(entry)
+            else:
+                (acknowledged if entry[0].is_published() else waiting).append(entry)
+        if unsent:  # published again (paho may also send its own copy on reconnect: the platform deduplicates)
+            queued = set(self._resend)
+            self._resend = sorted(queued | {row_id for _, row_id, _ in unsent})
+        if not acknowledged and not unsent:
             return
         self._inflight = waiting
+        if not acknowledged:
+            return
         if self.confirm is Confirm.BROKER:
             self.outbox.remove_many([row_id for _, row_id, _ in acknowledged])
             return

@@ -42,7 +42,7 @@ def _result(engine, request_id: uuid.UUID):
 
 
 @pytest.fixture()
-def edge_agent(mosquitto, tmp_path):
+def edge_agent(fresh_mosquitto, tmp_path):
     key = os.urandom(32)
     data_dir = tmp_path / "edge"
     config = tmp_path / "gate.yaml"
@@ -52,7 +52,7 @@ def edge_agent(mosquitto, tmp_path):
                 "site": SITE,
                 "device": "gate-1",
                 "data_dir": str(data_dir),
-                "broker": {"port": mosquitto.port, "keepalive_s": 5},
+                "broker": {"port": fresh_mosquitto.port, "keepalive_s": 5},
                 "doors": [{"id": "door-1"}],
                 "gates": [{"id": "main", "door": "door-1"}],
                 "faces": {"gallery_file": "gallery.bin", "key_env": "SC_TEST_GALLERY_KEY"},
@@ -71,7 +71,8 @@ def edge_agent(mosquitto, tmp_path):
         agent.wait(20)
 
 
-def test_pipl_art47_erasure_on_a_running_edge_is_proven_by_its_receipt(mosquitto, edge_agent, tmp_path):
+def test_pipl_art47_erasure_on_a_running_edge_is_proven_by_its_receipt(fresh_mosquitto, edge_agent, tmp_path):
+    mosquitto = fresh_mosquitto  # a broker of its own: other tests' retained statuses would make their devices known
     agent, gallery_store = edge_agent
     url = f"sqlite:///{tmp_path}/sc.db"
     engine = make_engine(url)
@@ -117,8 +118,6 @@ def test_pipl_art47_erasure_on_a_running_edge_is_proven_by_its_receipt(mosquitto
         settings = PrivacySettings(snapshot_root=world.snapshot_root, audit_anchor_file=tmp_path / "anchor.json")
         run = RetentionEnforcer(engine, settings, send=lambda *args: sent.append(args)).run("test")
         assert run.deleted["face_templates"] == 1  # Bob moved out 40 days ago
-        # Devices other tests left retained statuses for on the shared broker are known too: keep this gate's.
-        sent = [(command, site, device) for command, site, device in sent if (site, device) == (SITE, "gate-1")]
         assert sorted(type(command).__name__ for command, _, _ in sent) == ["ApplyRetention", "ErasePerson"]
         for command, site, device in sent:
             sender.send(command, site, device)

@@ -124,3 +124,16 @@ def test_rewrite_redacts_in_place(tmp_path):
     changed = outbox.rewrite(lambda item: b'{"data":{"person_id":null}}' if b"p1" in item.payload else None)
     assert changed == 1
     assert [i.payload for i in outbox.pending()] == [b'{"data":{"person_id":null}}', b'{"data":{"person_id":"p2"}}']
+
+
+def test_a_publish_refused_for_want_of_a_connection_is_tried_again(tmp_path):
+    outbox = Outbox(tmp_path / "o.db")
+    publisher = EdgePublisher(BrokerSettings(port=1), outbox, site="demo", device="gate-1")
+    body = AccessDecision(gate="north", direction=Direction.IN, method=Method.CARD, result=Result.DENIED, reason="x")
+    for _ in range(3):
+        publisher.send(body)
+    publisher.connected.set()  # as if the connection dropped between the drainer's check and its publish
+    for _ in range(3):
+        publisher._drain_once()  # paho answers NO_CONN; neither this pass nor the next may raise
+    assert publisher.depth() == 3 and publisher.republished == 0
+    assert publisher.outbox.pending(limit=10)[0].seq == 1, "nothing skipped: the oldest event is sent first"
