@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, Connection, and_, insert, not_, or_, selec
 from server.storage.audit import append_audit
 from server.storage.models import Event
 from server.storage.privacy import CAMERA_PURPOSES, CameraRegistration
+from server.storage.registry import Site
 
 READ_PURPOSES = ("public_security", "access_control", "subject_access")
 ART26 = "PIPL Art. 26: images collected in public places serve public security only"
@@ -89,6 +90,8 @@ def register_camera(
     """Record (or update) a camera's purpose and signage; audited."""
     if purpose not in CAMERA_PURPOSES:
         raise ValueError(f"purpose: {purpose!r} is not one of {CAMERA_PURPOSES}")
+    if connection.execute(select(Site.id).where(Site.id == site_id)).first() is None:
+        raise ValueError(f"site_id: unknown site {site_id!r}")  # the foreign key would refuse it at insert
     values = {
         "purpose": purpose,
         "signage_posted": signage_posted,
