@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import insert
@@ -31,6 +33,8 @@ def api_settings(database_url: str, broker_port: int | None = None, **sections) 
         "ingest": {"enabled": broker_port is not None, "client_id": "ingest-api-test", "batch_linger_ms": 5},
         "sync": {"interval_s": 0.5, "resend_after_s": 5},
         "security": {"max_failed_logins": 3, "lockout_s": 60, "login_attempts_per_minute": 30},
+        # not var/ of the working folder: each settings object gets an anchor file of its own
+        "privacy": {"audit_anchor_file": str(Path(tempfile.mkdtemp(prefix="sc-anchor-")) / "anchor.json")},
     }
     for name, values in sections.items():
         document[name] = {**document.get(name, {}), **values}
