@@ -107,12 +107,17 @@ def test_ten_thousand_events_survive_a_broker_crash(durable_mosquitto, tmp_path)
         receiver.stop()
     assert killed_at < TOTAL, "the broker died mid-stream"
     assert set(receiver.first_seen) == set(sent), "exactly the sent events arrived (after deduplication)"
-    if publisher.republished == 0:  # a republished event (lost by the broker) arrives after newer ones
-        assert receiver.order == sorted(receiver.order), "first arrivals are in per-device seq order"
+    # First arrivals are in per-device seq order, except events the broker lost and the gate published again
+    # for want of a receipt: each such late arrival must be one of those republished.
+    late, highest = 0, -1
+    for seq in receiver.order:
+        late += seq < highest
+        highest = max(highest, seq)
+    assert late <= publisher.republished, (late, publisher.republished)
     assert outbox.dropped_total() == 0
     broker_log = (durable_mosquitto.workdir / "mosquitto.log").read_text(errors="replace")
     assert "Error saving" not in broker_log, "the broker's persistence worked"
     print(
         f"killed after {killed_at} delivered; {receiver.deliveries} deliveries for {TOTAL} events; "
-        f"{publisher.republished} published again for want of a receipt"
+        f"{publisher.republished} published again for want of a receipt, {late} arrived out of seq order"
     )
