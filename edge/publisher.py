@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 CommandHandler = Callable[[str, bytes], None]
 EXPIRE_EVERY_S = 10.0
 MAX_RECEIPT_WAIT_S = 900.0
+ATTEMPTS_SLACK = 10_000  # attempt counts kept beyond the events in play before stale ones are pruned
 
 
 class Confirm(StrEnum):
@@ -351,6 +352,8 @@ class EdgePublisher:
             for event_id in stored:
                 self._awaiting.pop(event_id, None)
                 self._attempts.pop(event_id, None)
+        if len(self._attempts) > len(self._awaiting) + len(self._inflight) + len(self._resend) + ATTEMPTS_SLACK:
+            self._prune_attempts()
         now = time.monotonic()
         due = [
             (event_id, entry)
@@ -368,6 +371,11 @@ class EdgePublisher:
             if now - self._last_receipt_warning >= self.alarm_interval_s:
                 log.warning("no receipt for %d events; publishing them again", self._unreceipted)
                 self._unreceipted, self._last_receipt_warning = 0, now
+
+    def _prune_attempts(self) -> None:
+        """Forget attempt counts of events no longer in play (dropped by the bounds; queued resends restart at 1)."""
+        live = set(self._awaiting) | {event_id for _, _, event_id in self._inflight}
+        self._attempts = {event_id: n for event_id, n in self._attempts.items() if event_id in live}
 
     def _receipt_wait(self, attempts: int) -> float:
         """How long an event waits for its receipt before it is published again (doubling per attempt)."""
