@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -89,6 +90,12 @@ def parse_topic(topic: str) -> TopicAddress:
     """Parse a concrete topic (no wildcards) into its address, or raise TopicError."""
     if not isinstance(topic, str):
         raise TopicError("topic must be a string")
+    return _parse_topic(topic)
+
+
+@functools.lru_cache(maxsize=8192)
+def _parse_topic(topic: str) -> TopicAddress:
+    """parse_topic of a string; a gate's few topics repeat on every message, so valid ones are remembered."""
     parts = topic.split("/")
     if len(parts) < 5 or tuple(parts[:2]) != ROOT:
         raise TopicError(f"{topic!r} is not under {'/'.join(ROOT)}/")

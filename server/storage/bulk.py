@@ -14,6 +14,8 @@ from sqlalchemy.types import JSON
 
 from server.storage.types import UtcDateTime
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # what json.dumps would build for each value
+
 
 def bulk_insert(
     connection: Connection,
@@ -36,7 +38,7 @@ def bulk_insert(
         sql_type = column.type.compile(dialect=dialect)
         name = f"a{index}"
         arrays.append(f"CAST(%({name})b AS {sql_type}[])")
-        params[name] = [_pg_value(column.type, row[column.name]) for row in rows]
+        params[name] = _pg_array(column, [row[column.name] for row in rows])
     statement = (
         f"INSERT INTO {table.name} ({', '.join(c.name for c in columns)}) SELECT * FROM unnest({', '.join(arrays)})"
     )
@@ -49,13 +51,13 @@ def bulk_insert(
     return list(result.scalars()) if returning else []
 
 
-def _pg_value(column_type: Any, value: Any) -> Any:
-    """A value ready for an array parameter (JSON serialised, timestamps checked to be aware)."""
-    if isinstance(column_type, JSON):
-        return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    if isinstance(column_type, UtcDateTime) and value is not None and value.tzinfo is None:
-        raise ValueError("naive datetime refused: timestamps must be timezone-aware")
-    return value
+def _pg_array(column: Any, values: list[Any]) -> list[Any]:
+    """A column's values ready for an array parameter: JSON serialised, timestamps checked to be aware."""
+    if isinstance(column.type, JSON):
+        return [None if value is None else _JSON.encode(value) for value in values]
+    if isinstance(column.type, UtcDateTime) and any(value is not None and value.tzinfo is None for value in values):
+        raise ValueError(f"naive datetime refused for {column.name}: timestamps must be timezone-aware")
+    return values
 
 
 def _executemany(
