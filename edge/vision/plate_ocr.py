@@ -126,14 +126,29 @@ class PlateTextReader:
             previous = label
         return DecodedText("".join(text), tuple(probs), log_prob)
 
-    def decode_templates(self, frames: np.ndarray) -> list[DecodedText]:
-        """Most probable CTC path for every plate template (Viterbi), best first."""
+    def _template_frames(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Frames as the template decoding sees them (blank runs collapsed) and their log with I/O folded in."""
         frames = _compress_blank_runs(frames)
         folded = frames.copy()
         # I and O never occur on a plate: where the model sees them, the plate shows 1 and 0.
         folded[:, 2 + self._one] += folded[:, 2 + self._letter_i]
         folded[:, 2 + self._zero] += folded[:, 2 + self._letter_o]
-        log_frames = np.log(np.clip(folded, 1e-12, None))
+        return frames, np.log(np.clip(folded, 1e-12, None))
+
+    def template_score_bound(self, frames: np.ndarray) -> float:
+        """Upper bound of the best log-probability decode_templates can return, at a small share of its cost.
+
+        Each frame of a template path emits the blank or one plate character, so no path scores more than
+        the sum over the frames of the better of the two (plus the largest province bonus).
+        """
+        _, log_frames = self._template_frames(frames)
+        log_frames = log_frames.astype(np.float64)  # the Viterbi sums in float64 too
+        best_char = log_frames[:, 2:].max(axis=1) + max(0.0, float(self._emit_bonus.max()))
+        return float(np.maximum(log_frames[:, 0], best_char).sum())
+
+    def decode_templates(self, frames: np.ndarray) -> list[DecodedText]:
+        """Most probable CTC path for every plate template (Viterbi), best first."""
+        frames, log_frames = self._template_frames(frames)
         log_blank = log_frames[:, 0]
         log_chars = log_frames[:, 2:]
         masks = self._template_masks
@@ -150,31 +165,31 @@ class PlateTextReader:
         blank_from = np.zeros((steps, n_tpl, max_len + 1), dtype=np.int8)
         blank_prev = np.zeros((steps, n_tpl, max_len + 1), dtype=np.int16)
         char_ids = np.arange(n_chars)[None, None, :]
-        neg_row = np.full((n_tpl, 1, n_chars), _NEG)
+        # work arrays reused at every step; position 0 has no previous character
+        prev_best = np.full((n_tpl, max_len, n_chars), _NEG)
+        prev_arg = np.zeros((n_tpl, max_len, n_chars), np.int16)
+        from_char = np.full((n_tpl, max_len + 1), _NEG)
         for t in range(1, steps):
             top1_idx = char_state.argmax(axis=2)
-            top1 = np.take_along_axis(char_state, top1_idx[:, :, None], axis=2)
+            top1 = char_state.max(axis=2)
             is_top = char_ids == top1_idx[:, :, None]
             masked = np.where(is_top, _NEG, char_state)
-            top2_idx = masked.argmax(axis=2)[:, :, None]
-            top2 = np.take_along_axis(masked, top2_idx, axis=2)
             # best previous character different from c (CTC merges repeats without a blank between)
-            prev_best = np.concatenate([neg_row, np.where(is_top[:, :-1], top2[:, :-1], top1[:, :-1])], 1)
-            prev_arg = np.concatenate(
-                [
-                    np.zeros((n_tpl, 1, n_chars), np.int16),
-                    np.where(is_top[:, :-1], top2_idx[:, :-1], top1_idx[:, :-1, None]).astype(np.int16),
-                ],
-                1,
-            )
-            from_blank = np.broadcast_to(blank_state[:, :max_len, None], char_state.shape)
-            candidates = np.stack([char_state, from_blank, prev_best])
-            source = candidates.argmax(axis=0)
+            prev_best[:, 1:] = top1[:, :-1, None]
+            np.copyto(prev_best[:, 1:], masked.max(axis=2)[:, :-1, None], where=is_top[:, :-1])
+            prev_arg[:, 1:] = top1_idx[:, :-1, None]
+            np.copyto(prev_arg[:, 1:], masked.argmax(axis=2)[:, :-1, None], where=is_top[:, :-1], casting="unsafe")
+            from_blank = blank_state[:, :max_len, None]
+            # source as argmax over (stay, from blank, from previous character) would pick it: first best wins
+            best = np.maximum(char_state, from_blank)
+            source = (char_state < from_blank).astype(np.int8)
+            take_prev = prev_best > best
+            source[take_prev] = 2
             char_from[t] = source
             char_prev[t] = prev_arg
-            best = np.take_along_axis(candidates, source[None], axis=0)[0]
+            np.maximum(best, prev_best, out=best)
             char_state = best + log_chars[t][None, None, :] + emit_mask
-            from_char = np.concatenate([np.full((n_tpl, 1), _NEG), top1[:, :, 0]], 1)
+            from_char[:, 1:] = top1
             take_char = from_char > blank_state
             blank_from[t] = take_char
             blank_prev[t, :, 1:] = top1_idx

@@ -274,6 +274,14 @@ class PlateRecogniser:
             if double_row and free_type is PlateType.ORDINARY:
                 free_type = PlateType.DOUBLE_ROW
             return DecodedText(free_text, free.char_probs, free.log_prob, free_type), True
+        free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
+        if free_type is PlateType.UNKNOWN:
+            # The grammar's read is accepted only within a log-probability gap of the free one: when even an
+            # upper bound of its score is further away, the Viterbi decoding cannot change the outcome.
+            lenient = free_has_chinese or chinese_colour
+            max_gap = self.config.max_grammar_gap if lenient else self.config.max_gap_without_chinese
+            if free.log_prob - self._reader.template_score_bound(frames) > max_gap + 1e-6:
+                return free, False
         templates = self._reader.decode_templates(frames)
         if free_type is not PlateType.UNKNOWN:
             # A site prior may only swap the province of a read that is already valid.
@@ -283,7 +291,6 @@ class PlateRecogniser:
                 return DecodedText(free_text, free.char_probs, free.log_prob, kind), True
             kind = PlateType.DOUBLE_ROW if double_row else best.plate_type
             return DecodedText(best.text, best.char_probs, best.log_prob, kind), True
-        free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
         if templates and free_has_chinese:
             accept = free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap
         elif templates:
