@@ -90,6 +90,14 @@ def test_stacked_lines_are_not_joined() -> None:
     assert len(candidates) == 2
 
 
+def test_text_lines_much_longer_than_a_plate_are_not_proposed() -> None:
+    probs = np.zeros((200, 400), np.float32)
+    probs[40:52, 50:150] = 0.9  # a plate's line: about 4:1 once grown
+    probs[120:132, 50:242] = 0.9  # a sign's line: about 7:1 once grown
+    candidates = text_line_candidates(probs, 1.0, 1.0, DetectConfig())
+    assert [round(candidate.aspect) for candidate in candidates] == [4]
+
+
 def _side_view_scene() -> tuple[np.ndarray, np.ndarray]:
     """A blue plate seen from its left: a narrow quadrilateral whose top and bottom edges fall steeply."""
     plate = render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE])
