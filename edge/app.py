@@ -31,6 +31,7 @@ from edge.pipeline import CameraPipeline
 from edge.publisher import Confirm, EdgePublisher
 from edge.telemetry import CameraHealth, LatencyStats, TelemetryCollector
 from protocol.commands import ConfigUpdate
+from protocol.device import Capability
 from protocol.topics import device_command_filter
 
 log = logging.getLogger(__name__)
@@ -295,10 +296,19 @@ class EdgeAgent:
             CameraHealth(p.settings.id, p.capture.fps, lambda p=p: p.capture.connected) for p in list(self.pipelines)
         ]
 
+    def _capabilities(self) -> tuple[Capability, ...]:
+        """What this device does: faces when it holds a gallery, plates when a camera reads plates."""
+        found = [Capability.FACES] if self.gallery is not None else []
+        if any(pipeline.plates is not None for pipeline in self.pipelines):
+            found.append(Capability.PLATES)
+        return tuple(found)
+
     def _refresh_status(self) -> None:
-        """Versions reported in the retained status."""
+        """Versions and capabilities reported in the retained status."""
         gallery_version, allowlist_version = self._versions()
-        self.publisher.status_extra.update(gallery_version=gallery_version, allowlist_version=allowlist_version)
+        self.publisher.status_extra.update(
+            gallery_version=gallery_version, allowlist_version=allowlist_version, capabilities=self._capabilities()
+        )
 
     def _command(self, topic: str, payload: bytes) -> None:
         """Handle a command (one at a time), then refresh the versions in the status."""

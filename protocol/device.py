@@ -44,6 +44,13 @@ class DeviceState(StrEnum):
     OFFLINE = "offline"
 
 
+class Capability(StrEnum):
+    """What a device does beyond card, PIN and QR (which every gate takes through its allowlist)."""
+
+    FACES = "faces"  # recognises faces: takes the face gallery
+    PLATES = "plates"  # reads licence plates
+
+
 class Status(WireModel):
     """Retained status; the broker publishes the offline form as the device's last will."""
 
@@ -54,3 +61,9 @@ class Status(WireModel):
     software: str = Field(default="", max_length=64, description="Agent software version")
     gallery_version: int = Field(default=0, ge=0, description="Face gallery version held")
     allowlist_version: int = Field(default=0, ge=0, description="Allowlist version held")
+    capabilities: tuple[Capability, ...] | None = Field(
+        default=None,
+        max_length=8,
+        description="What the device does (the platform sends face templates only to devices with faces); "
+        "absent from agents that predate it, which are then assumed to take everything",
+    )

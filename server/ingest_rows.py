@@ -120,6 +120,8 @@ def device_state_update(message: Message, received_at: datetime) -> dict[str, An
             "gallery_version": body.gallery_version,
             "allowlist_version": body.allowlist_version,
         }
+        if body.capabilities is not None:  # the broker's last will says nothing about them: keep what is known
+            update["capabilities"] = sorted(capability.value for capability in body.capabilities)
     elif isinstance(body, Telemetry):
         update |= {
             "online": True,

@@ -24,6 +24,7 @@ DEVICE_STATE_DEFAULTS: dict[str, Any] = {
     "gallery_version": 0,
     "allowlist_version": 0,
     "telemetry": {},
+    "capabilities": None,
 }
 
 

@@ -44,6 +44,7 @@ class DeviceHealth(BaseModel):
     outbox_depth: int | None
     cpu_percent: float | None
     software: str
+    capabilities: list[str] | None = None  # what the device said it does; None: not said
 
 
 class TrafficRow(BaseModel):
@@ -91,6 +92,7 @@ def _health(row: Any, state: Any) -> DeviceHealth:
         outbox_depth=telemetry.get("outbox_depth"),
         cpu_percent=telemetry.get("cpu_percent"),
         software=state.software if state is not None else "",
+        capabilities=state.capabilities if state is not None else None,
     )
 
 

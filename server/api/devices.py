@@ -57,7 +57,8 @@ class ListSyncOut(BaseModel):
     sent: int | None
     sent_at: datetime | None
     confirmed: int
-    in_sync: bool
+    in_sync: bool  # the device holds the current version, or does not use this list
+    used: bool = Field(default=True, description="False when the device said it does not use this list")
 
 
 def _device(connection: Any, caller: Principal, device_id: int) -> Any:
@@ -137,7 +138,8 @@ def sync_state(device_id: int, caller: Caller, connection: Tx) -> dict[str, List
             sent=view.sent,
             sent_at=view.sent_at,
             confirmed=view.confirmed,
-            in_sync=view.reported == view.current,
+            in_sync=view.reported == view.current or not view.wanted,
+            used=view.wanted,
         )
     return out
 

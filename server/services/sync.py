@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from protocol.commands import AllowlistSync, GallerySync, SyncMode
+from protocol.device import Capability
 from server.security.settings import SyncSettings
 from server.services.commands import CommandSender
 from server.services.edge_lists import allowlist_entries, gallery_entries
@@ -78,6 +79,7 @@ class DeviceView:
     confirmed: int
     request_id: uuid.UUID | None
     online: bool = False
+    wanted: bool = True  # False: the device said it does not use this list (no faces: no gallery)
 
 
 def device_view(connection: Connection, device: Device, list_name: str) -> DeviceView:
@@ -124,11 +126,28 @@ def device_view(connection: Connection, device: Device, list_name: str) -> Devic
         confirmed,
         sync.request_id if sync else None,
         bool(state.online) if state is not None else False,
+        wants_list(state.capabilities if state is not None else None, list_name),
     )
 
 
+def wants_list(capabilities: list[str] | None, list_name: str) -> bool:
+    """Whether a device with these capabilities uses a list: face templates go only where faces are recognised.
+
+    A device that said nothing (an agent older than capabilities) is assumed to use every list.
+    """
+    if list_name != "gallery" or capabilities is None:
+        return True
+    return Capability.FACES.value in capabilities
+
+
 def choose_mode(view: DeviceView, force_full: bool, resend_after: timedelta, now: datetime) -> SyncMode | None:
-    """Nothing, an increment, or a full list for this device (nothing while it is offline, unless forced)."""
+    """Nothing, an increment, or a full list for this device (nothing while it is offline, unless forced).
+
+    A device that does not use the list (a plate-only gate and the face gallery) never gets it, forced or not:
+    biometric templates go nowhere they are not needed.
+    """
+    if not view.wanted:
+        return None
     if force_full:
         return SyncMode.FULL if view.current > 0 else None
     if view.reported == view.current:

@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.storage import (  # noqa: F401 - registers their tables
@@ -89,6 +89,8 @@ class DeviceState(Base):
     gallery_version: Mapped[int] = mapped_column(Integer, default=0)
     allowlist_version: Mapped[int] = mapped_column(Integer, default=0)
     telemetry: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # what the device said it does (protocol Capability values); NULL: not said (older agents take everything)
+    capabilities: Mapped[list[str] | None] = mapped_column(JSON, nullable=True, default=None)
 
 
 class CommandResultRow(Base):

@@ -33,10 +33,12 @@ def photos_of(shared_data: Path, count: int = 2) -> list[tuple[str, list[Path]]]
     return [(folder.name, sorted(folder.glob("*.jpg"))[:3]) for folder in folders[:count]]
 
 
-def start_agent(tmp_path: Path, port: int, key: str, data_dir: Path) -> subprocess.Popen:
+def start_agent(
+    tmp_path: Path, port: int, key: str, data_dir: Path, device: str = "edge-1", faces: bool = True
+) -> subprocess.Popen:
     config = {
         "site": "north",
-        "device": "edge-1",
+        "device": device,
         "data_dir": str(data_dir),
         "broker": {"port": port, "keepalive_s": 5},
         "doors": [{"id": "door-1", "pulse_ms": 500}],
@@ -44,7 +46,9 @@ def start_agent(tmp_path: Path, port: int, key: str, data_dir: Path) -> subproce
         "faces": {"gallery_file": "gallery.bin", "key_env": "SC_TEST_GALLERY_KEY"},
         "telemetry": {"interval_s": 0.5},
     }
-    path = tmp_path / "edge.yaml"
+    if not faces:
+        del config["faces"]
+    path = tmp_path / f"{device}.yaml"
     path.write_text(yaml.safe_dump(config))
     log = open(tmp_path / "edge.log", "ab")  # noqa: SIM115 - closed with the process
     return subprocess.Popen(
@@ -190,6 +194,63 @@ def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tm
             _, templates = EncryptedGalleryStore(data_dir / "gallery.bin", base64.b64decode(key)).load()
             assert {t.person_id for t in templates} == {"p-dave"}
             assert client.post(f"/api/v1/devices/{device_id}/resync", headers=headers).status_code == 202
+        finally:
+            if agent is not None:
+                stop_agent(agent)
+
+
+def test_a_gate_without_faces_gets_its_allowlist_and_never_a_face_template(mosquitto, tmp_path, shared_data):
+    app = create_app(
+        api_settings(
+            f"sqlite:///{tmp_path}/sc.db",
+            broker_port=mosquitto.port,
+            ingest={"group": f"g{os.getpid()}c", "client_id": f"ingest-caps-{os.getpid()}"},
+            sync={"interval_s": 0.5},
+        )
+    )
+    populate(app)
+    agent = None
+    with TestClient(app) as client:
+        token = client.post("/api/v1/auth/token", data={"username": "manager", "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        device = client.post("/api/v1/devices", headers=headers, json={"site_id": "north", "code": "door-only"})
+        assert device.status_code == 201
+        device_id = device.json()["device_id"]
+
+        def sync_state() -> dict:
+            return client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
+
+        consent = {"given_by": "Alice", "notice_version": "2026-01", "channel": "in_person"}
+        assert client.post("/api/v1/persons/p-alice/consents/face", headers=headers, json=consent).status_code == 201
+        [(_, photos)] = photos_of(shared_data, count=1)
+        enrolled = client.post(
+            "/api/v1/persons/p-alice/face",
+            headers=headers,
+            files=[("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in photos],
+        )
+        assert enrolled.status_code == 201 and enrolled.json()["templates"] >= 1, enrolled.text
+        agent = start_agent(tmp_path, mosquitto.port, "", tmp_path / "door-data", device="door-only", faces=False)
+        try:
+            wait_until(lambda: sync_state()["allowlist"]["in_sync"], 30, interval=0.3, message="allowlist synced")
+            health = client.get("/api/v1/dashboard/devices", headers=headers).json()
+            [line] = [h for h in health if h["device"] == "door-only"]
+            assert line["capabilities"] == [], "no faces, no camera reading plates"
+            # A later change to the allowlist is synced: reconcile rounds run, and the gallery is never sent.
+            before = sync_state()["allowlist"]["current"]
+            issued = client.post(
+                "/api/v1/credentials", headers=headers, json={"person_id": "p-dave", "kind": "card", "value": "7007"}
+            )
+            assert issued.status_code == 201, issued.text
+            wait_until(
+                lambda: sync_state()["allowlist"]["current"] > before and sync_state()["allowlist"]["in_sync"],
+                30,
+                interval=0.3,
+                message="new card synced",
+            )
+            gallery = sync_state()["gallery"]
+            assert gallery["current"] >= 1 and gallery["used"] is False and gallery["in_sync"] is True, gallery
+            assert gallery["sent"] is None, "face templates were sent to a device that does not recognise faces"
+            assert "face recognition is not configured" not in (tmp_path / "edge.log").read_text(errors="replace")
         finally:
             if agent is not None:
                 stop_agent(agent)

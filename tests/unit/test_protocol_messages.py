@@ -28,7 +28,7 @@ from protocol.commands import (
     OpenDoorResult,
     SyncMode,
 )
-from protocol.device import CameraStats, DeviceState, Status, Telemetry
+from protocol.device import CameraStats, Capability, DeviceState, Status, Telemetry
 from protocol.events import AccessDecision, Alarm, AlarmType, DoorState, DoorStateName, PlateRead, Severity
 from protocol.receipts import MAX_RECEIPT_IDS, EventsStored
 
@@ -213,6 +213,18 @@ def test_send_side_is_strict():
         Status(state="sleeping")
     with pytest.raises(ProtocolError):
         build(SAMPLES[Status], site="Bad Site", device="d1", seq=1)
+
+
+def test_status_capabilities_travel_and_are_optional():
+    said = build(Status(state=DeviceState.ONLINE, capabilities=(Capability.PLATES,)), site="s1", device="d1", seq=0)
+    assert decode(encode(said), said.topic()).body.capabilities == (Capability.PLATES,)
+    older = json.loads(encode(build(Status(state=DeviceState.ONLINE), site="s1", device="d1", seq=0)))
+    del older["data"]["capabilities"]
+    assert decode(json.dumps(older).encode()).body.capabilities is None, "an older agent says nothing"
+    older["data"]["capabilities"] = ["faces", "x-ray"]
+    with pytest.raises(ProtocolError) as caught:
+        decode(json.dumps(older).encode())
+    assert caught.value.reason == "invalid_data"
 
 
 def test_encode_refuses_a_tampered_envelope():
