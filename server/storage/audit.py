@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, insert, select
+from sqlalchemy import Connection, String, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,8 @@ from server.storage.base import Base, BigId
 
 GENESIS_HASH = "0" * 64
 APPEND_ATTEMPTS = 20
+# PostgreSQL advisory lock key of the chain's head (any constant 64-bit number no other lock uses)
+AUDIT_HEAD_LOCK = 0x5C_A0D1_7C4A_1E
 
 
 class AuditError(RuntimeError):
@@ -73,9 +75,15 @@ def append_audit(
     detail: dict[str, Any] | None = None,
     ts: datetime | None = None,
 ) -> AuditRecord:
-    """Append one entry inside the caller's transaction; a concurrent append is retried on the new head."""
+    """Append one entry inside the caller's transaction; a concurrent append is retried on the new head.
+
+    On PostgreSQL appenders queue on a transaction-level advisory lock first: retrying alone starved a writer
+    (4 concurrent writers on 2 busy cores lost 20 attempts in a row in 2 runs of 8). SQLite serialises writers.
+    """
     detail = dict(detail or {})
     ts = (ts or datetime.now(UTC)).astimezone(UTC)
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_HEAD_LOCK})
     for _ in range(APPEND_ATTEMPTS):
         head = connection.execute(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1)).scalar()
         prev_hash = head or GENESIS_HASH
