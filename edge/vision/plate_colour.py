@@ -30,6 +30,11 @@ HUE_RANGES: dict[PlateColour, tuple[int, int]] = {
 MIN_SATURATION = {PlateColour.YELLOW: 70, PlateColour.GREEN: 35, PlateColour.BLUE: 70}
 MIN_VALUE = 50
 CHROMATIC_SHARE = 0.22
+# New-energy plates (GA 36) fade from near white at the top to green at the bottom: in an overexposed photo
+# the green survives only in the lower part, as a saturation that grows from the top band to the bottom one.
+FADE_GREEN_SHARE = 0.6
+FADE_MIN_SATURATION = 22
+FADE_SATURATION_RATIO = 2.0
 
 
 def colour_shares(crop_bgr: np.ndarray, border: float = 0.08) -> dict[PlateColour, float]:
@@ -47,6 +52,31 @@ def colour_shares(crop_bgr: np.ndarray, border: float = 0.08) -> dict[PlateColou
     shares[PlateColour.WHITE] = float(((sat < 60) & (val >= 140)).sum()) / total
     shares[PlateColour.BLACK] = float((val < 80).sum()) / total
     return shares
+
+
+def is_new_energy_fade(crop_bgr: np.ndarray, border: float = 0.08) -> bool:
+    """Whether a crop's ground is green at the bottom and clearly paler above: a new-energy plate's fade."""
+    # A white plate under a green cast is tinted alike from top to bottom; a new-energy plate's ground is far
+    # less saturated at the top than at the bottom. The ground is the brighter half of each band's pixels.
+    if crop_bgr.size == 0:
+        return False
+    height, width = crop_bgr.shape[:2]
+    dy, dx = int(height * border), int(width * border)
+    hsv = cv2.cvtColor(crop_bgr[dy : height - dy or height, dx : width - dx or width], cv2.COLOR_BGR2HSV)
+    third = max(1, hsv.shape[0] // 3)
+    green_low, green_high = HUE_RANGES[PlateColour.GREEN]
+    levels = []
+    for band in (hsv[:third], hsv[hsv.shape[0] - third :]):
+        pixels = band.reshape(-1, 3).astype(np.int16)
+        ground = pixels[pixels[:, 2] >= np.median(pixels[:, 2])]
+        green_share = float(((ground[:, 0] >= green_low) & (ground[:, 0] <= green_high)).mean())
+        levels.append((green_share, float(np.median(ground[:, 1]))))
+    (_, top_saturation), (bottom_green, bottom_saturation) = levels
+    return (
+        bottom_green >= FADE_GREEN_SHARE
+        and bottom_saturation >= FADE_MIN_SATURATION
+        and bottom_saturation >= FADE_SATURATION_RATIO * max(top_saturation, 1.0)
+    )
 
 
 def ink_is_light(crop_bgr: np.ndarray, min_share: float = 0.05) -> bool:
@@ -77,6 +107,8 @@ def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
     chromatic = max(HUE_RANGES, key=lambda colour: shares[colour])
     if shares[chromatic] >= CHROMATIC_SHARE:
         return chromatic
+    if is_new_energy_fade(crop_bgr):
+        return PlateColour.GREEN
     # White plates carry black characters and black plates white ones: the larger share is the background.
     if max(shares[PlateColour.WHITE], shares[PlateColour.BLACK]) < 0.2:
         return PlateColour.UNKNOWN
