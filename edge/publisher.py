@@ -129,7 +129,10 @@ class EdgePublisher:
             self._drainer.join(timeout)
         if self.connected.is_set():
             info = self.publish_status(DeviceState.OFFLINE)
-            info.wait_for_publish(timeout)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as err:  # the broker went first: its last will says offline
+                log.info("offline status not published on stop: %s", err)
         self.client.disconnect()
         self.client.loop_stop()
 

@@ -137,3 +137,11 @@ def test_a_publish_refused_for_want_of_a_connection_is_tried_again(tmp_path):
         publisher._drain_once()  # paho answers NO_CONN; neither this pass nor the next may raise
     assert publisher.depth() == 3 and publisher.republished == 0
     assert publisher.outbox.pending(limit=10)[0].seq == 1, "nothing skipped: the oldest event is sent first"
+
+
+def test_stop_survives_a_broker_that_went_first(tmp_path):
+    """Ctrl+C reaches the demo's broker too: the agent believes it is connected, the offline status cannot go."""
+    publisher = EdgePublisher(BrokerSettings(port=1), Outbox(tmp_path / "o.db"), site="demo", device="gate-1")
+    publisher.connected.set()  # paho has not yet noticed the lost connection
+    publisher.stop(timeout=1)
+    assert not publisher.client.is_connected()
