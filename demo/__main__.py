@@ -4,12 +4,10 @@ simulated community with two gates running the real edge agent (a face gate and 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import secrets
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -24,6 +22,7 @@ from demo.photos import PhotoUnavailable, jpeg, resident_face, write_gate_photo
 from demo.scenes import render_car_lane, render_lobby
 from demo.world import UNKNOWN_CARDS, Api, DemoSetupError, build_world, wait_for_sync
 from edge.config import ConfigError as EdgeConfigError
+from protocol.stop_signal import StopSignal
 from server.app import create_app
 from server.config import ConfigError, ServerSettings, load_settings
 from server.security.policy import Role
@@ -141,10 +140,9 @@ def main(argv: list[str] | None = None) -> int:
             daemon=True,
         )
         swiper.start()
+        stop_signal = StopSignal()  # from here on Ctrl+C and SIGTERM end the demo through the clean-up below
         print(banner(base, logins, world, started), flush=True)
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait(args.run_for)
+        stop_signal.wait(args.run_for)
         return 0
     except (DemoSetupError, EdgeConfigError) as err:
         print(f"demo: set-up failed: {err}", file=sys.stderr)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 
 from edge.app import EdgeAgent
 from edge.config import ConfigError, load_config
 from edge.outbox import OutboxError
+from protocol.stop_signal import StopSignal
 
 log = logging.getLogger("edge")
 
@@ -26,10 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OutboxError) as err:
         print(f"edge: {err}", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, lambda *_: agent.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: agent.request_stop())
+    stop_signal = StopSignal()
     agent.start()
-    agent.wait()
+    while not agent.wait(0.2) and stop_signal.received is None:
+        pass
     log.info("stopping")
     agent.stop()
     return 0

@@ -131,10 +131,6 @@ class EdgeAgent:
         self.allowlist.close()
         self.outbox.close()
 
-    def request_stop(self) -> None:
-        """Ask run loops to end (safe from a signal handler); stop() does the shutdown."""
-        self._stop.set()
-
     def wait(self, timeout: float | None = None) -> bool:
         """Block until stop() is called (or the timeout passes); True when stopped."""
         return self._stop.wait(timeout)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
-import threading
 
+from protocol.stop_signal import StopSignal
 from server.cli_admin import COMMANDS as ADMIN_COMMANDS
 from server.cli_admin import main as admin_main
 from server.config import ConfigError, ServerSettings, load_settings
@@ -74,14 +73,11 @@ def run_ingest(settings: ServerSettings, client_id: str | None, metrics_host: st
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, metrics_host, registry=metrics.registry)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    stop_signal = StopSignal()
     worker.start()
     log.info("ingest worker %s running (group %s)", ingest.client_id, ingest.group)
     try:
-        while not stop.wait(1.0):
-            pass
+        stop_signal.wait()
     finally:
         worker.stop()
         timeseries.close()
