@@ -75,8 +75,14 @@ def _with_sender(settings: ServerSettings, wait_s: float, work: Callable[[Callab
         if not sender.connected.wait(wait_s):
             log.warning("broker not reachable: commands stay recorded as outstanding and can be re-sent")
         result = work(lambda command, site, device: infos.append(sender.send(command, site, device)))
+        unsent = 0
         for info in infos:
-            info.wait_for_publish(wait_s)
+            try:
+                info.wait_for_publish(wait_s)
+            except (RuntimeError, ValueError):  # paho: not connected, or the message was not queued
+                unsent += 1
+        if unsent:
+            log.warning("%d command(s) not taken by the broker: they stay outstanding and can be re-sent", unsent)
         return result
     finally:
         sender.stop()
