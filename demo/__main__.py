@@ -115,7 +115,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while not server.started:
             if not api_thread.is_alive():
-                raise DemoSetupError(f"the API did not start on {settings.api.host}:{settings.api.port}")
+                raise DemoSetupError(
+                    f"the API did not start on {settings.api.host}:{settings.api.port} (is the port in use? "
+                    "choose another with: .venv/bin/python -m demo --port N)"
+                )
             time.sleep(0.05)
         base = f"http://{settings.api.host}:{settings.api.port}"
         api = Api(base, "admin", logins["admin"])
