@@ -118,7 +118,9 @@ def start_workers(url: str, port: int, workers: int, workdir: Path, batch_size: 
     return processes
 
 
-def measure_ingest(broker: Mosquitto, url: str, messages: list, workers: int, workdir: Path, options) -> dict:
+def measure_ingest(
+    broker: Mosquitto, url: str, messages: list, workers: int, workdir: Path, options: argparse.Namespace
+) -> dict:
     """Publish to the workers and time until every event is committed; count lost and duplicated events."""
     engine = make_engine(url)
     migrate(engine)

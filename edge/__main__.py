@@ -28,8 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     stop_signal = StopSignal()
     agent.start()
-    while not agent.wait(0.2) and stop_signal.received is None:
-        pass
+    stop_signal.wait()
     log.info("stopping")
     agent.stop()
     return 0

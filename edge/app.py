@@ -131,10 +131,6 @@ class EdgeAgent:
         self.allowlist.close()
         self.outbox.close()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until stop() is called (or the timeout passes); True when stopped."""
-        return self._stop.wait(timeout)
-
     def apply_config_update(self, command: ConfigUpdate) -> int:
         """Validate an update before applying it; a bad one raises ConfigError and the running config stays."""
         source = f"config-update v{command.version}"

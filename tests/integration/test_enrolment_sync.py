@@ -12,7 +12,9 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -69,29 +71,38 @@ def stop_agent(process: subprocess.Popen) -> None:
         process.wait(5)
 
 
-def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tmp_path, shared_data):
-    key = base64.b64encode(os.urandom(32)).decode()
-    data_dir = tmp_path / "edge-data"
+def platform_app(tmp_path: Path, port: int, tag: str, sync: dict) -> Any:
+    """The API with its ingest worker and sync loop on the test broker, populated with the test world."""
     app = create_app(
         api_settings(
             f"sqlite:///{tmp_path}/sc.db",
-            broker_port=mosquitto.port,
-            ingest={"group": f"g{os.getpid()}x", "client_id": f"ingest-enrol-{os.getpid()}"},
-            # Tiny chunks: every sync below travels as several messages sharing one request id.
-            sync={"chunk_templates": 1, "chunk_entries": 2},
+            broker_port=port,
+            ingest={"group": f"g{os.getpid()}{tag}", "client_id": f"ingest-{tag}-{os.getpid()}"},
+            sync=sync,
         )
     )
     populate(app)
+    return app
+
+
+def manager_with_device(client: TestClient, code: str) -> tuple[dict, int, Callable[[], dict]]:
+    """The manager's headers, the id of device `code` just registered, and a reader of its sync state."""
+    token = client.post("/api/v1/auth/token", data={"username": "manager", "password": PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    device = client.post("/api/v1/devices", headers=headers, json={"site_id": "north", "code": code})
+    assert device.status_code == 201
+    device_id = device.json()["device_id"]
+    return headers, device_id, lambda: client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
+
+
+def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tmp_path, shared_data):
+    key = base64.b64encode(os.urandom(32)).decode()
+    data_dir = tmp_path / "edge-data"
+    # Tiny chunks: every sync below travels as several messages sharing one request id.
+    app = platform_app(tmp_path, mosquitto.port, "enrol", {"chunk_templates": 1, "chunk_entries": 2})
     agent = None
     with TestClient(app) as client:
-        token = client.post("/api/v1/auth/token", data={"username": "manager", "password": PASSWORD}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        device = client.post("/api/v1/devices", headers=headers, json={"site_id": "north", "code": "edge-1"})
-        assert device.status_code == 201
-        device_id = device.json()["device_id"]
-
-        def sync_state() -> dict:
-            return client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
+        headers, device_id, sync_state = manager_with_device(client, "edge-1")
 
         cards = [("p-alice", "1001"), ("p-alice", "1002"), ("p-alice", "1003"), ("p-dave", "2001"), ("p-dave", "2002")]
         for person, number in cards:
@@ -200,25 +211,10 @@ def test_enrol_sync_withdraw_erase_and_resync_with_a_running_agent(mosquitto, tm
 
 
 def test_a_gate_without_faces_gets_its_allowlist_and_never_a_face_template(mosquitto, tmp_path, shared_data):
-    app = create_app(
-        api_settings(
-            f"sqlite:///{tmp_path}/sc.db",
-            broker_port=mosquitto.port,
-            ingest={"group": f"g{os.getpid()}c", "client_id": f"ingest-caps-{os.getpid()}"},
-            sync={"interval_s": 0.5},
-        )
-    )
-    populate(app)
+    app = platform_app(tmp_path, mosquitto.port, "caps", {"interval_s": 0.5})
     agent = None
     with TestClient(app) as client:
-        token = client.post("/api/v1/auth/token", data={"username": "manager", "password": PASSWORD}).json()
-        headers = {"Authorization": f"Bearer {token['access_token']}"}
-        device = client.post("/api/v1/devices", headers=headers, json={"site_id": "north", "code": "door-only"})
-        assert device.status_code == 201
-        device_id = device.json()["device_id"]
-
-        def sync_state() -> dict:
-            return client.get(f"/api/v1/devices/{device_id}/sync", headers=headers).json()
+        headers, _, sync_state = manager_with_device(client, "door-only")
 
         consent = {"given_by": "Alice", "notice_version": "2026-01", "channel": "in_person"}
         assert client.post("/api/v1/persons/p-alice/consents/face", headers=headers, json=consent).status_code == 201

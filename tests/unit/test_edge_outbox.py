@@ -143,5 +143,4 @@ def test_stop_survives_a_broker_that_went_first(tmp_path):
     """Ctrl+C reaches the demo's broker too: the agent believes it is connected, the offline status cannot go."""
     publisher = EdgePublisher(BrokerSettings(port=1), Outbox(tmp_path / "o.db"), site="demo", device="gate-1")
     publisher.connected.set()  # paho has not yet noticed the lost connection
-    publisher.stop(timeout=1)
-    assert not publisher.client.is_connected()
+    publisher.stop(timeout=1)  # raised "The client is not currently connected" before
