@@ -86,7 +86,7 @@ def test_demo_runs_both_gates_through_the_platform(tmp_path, mosquitto):  # the 
     by_gate = {(e["device"], e["method"], e["result"]) for e in events}
     assert ("face-gate-1", "face", "granted") in by_gate, (by_gate, output[-3000:])
     assert ("face-gate-1", "card", "granted") in by_gate, by_gate
-    assert ("face-gate-1", "qr", "granted") in by_gate, "the visitor's QR pass, read from the camera, opened the door"
+    assert ("face-gate-1", "qr", "granted") in by_gate, ("the visitor's pass did not open the door", output[-3000:])
     assert ("face-gate-1", "card", "denied") in by_gate or len(events) < 8, by_gate
     assert ("vehicle-gate-1", "plate", "granted") in by_gate, (by_gate, output[-3000:])
     refused = [e for e in events if e["device"] == "vehicle-gate-1" and e["result"] == "denied"]
