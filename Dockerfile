@@ -15,7 +15,8 @@ COPY demo demo
 COPY configs configs
 RUN pip install --no-cache-dir "setuptools<81" wheel \
     && pip install --no-cache-dir . \
-    && pip install --no-cache-dir --no-deps "face_recognition>=1.3,<2"
+    && pip install --no-cache-dir --no-deps "face_recognition>=1.3,<2" \
+    && pip install --no-cache-dir --no-deps "rapidocr_onnxruntime==1.4.4"
 RUN useradd --system --uid 10001 sc && mkdir -p /var/lib/sc && chown sc /var/lib/sc
 USER sc
 EXPOSE 8080

@@ -48,6 +48,9 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$wanted" ]]; then
     "$venv/bin/pip" install -q --disable-pip-version-check -e ".[dev]"
     # face_recognition's metadata asks for a source build of dlib; dlib-bin (a dependency) provides it.
     "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "face_recognition>=1.3,<2"
+    # The plate reader's PP-OCRv4 models ship in this wheel; only its model files are used (its own
+    # dependencies would pull in opencv-python beside opencv-python-headless).
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-deps "rapidocr_onnxruntime==1.4.4"
     echo "$wanted" > "$stamp"
 fi
 # face_recognition_models exits silently without pkg_resources: check it really loads.

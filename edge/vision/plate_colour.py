@@ -118,6 +118,17 @@ def classify_plate_colour(crop_bgr: np.ndarray) -> PlateColour:
 NEW_ENERGY_TYPES = (PlateType.NEW_ENERGY_SMALL, PlateType.NEW_ENERGY_LARGE)
 
 
+def types_unlike_colour(colour: PlateColour) -> frozenset[PlateType]:
+    """Plate types that never have this background (GA 36: new-energy plates are green, or yellow-green if large)."""
+    if colour is PlateColour.BLUE:
+        return frozenset(NEW_ENERGY_TYPES)
+    if colour is PlateColour.YELLOW:
+        return frozenset({PlateType.NEW_ENERGY_SMALL})
+    if colour is PlateColour.GREEN:
+        return frozenset(t for t in PlateType if t not in (*NEW_ENERGY_TYPES, PlateType.UNKNOWN))
+    return frozenset()
+
+
 def reconcile_colour(colour: PlateColour, plate_type: PlateType, crop_bgr: np.ndarray) -> PlateColour:
     """The background colour made consistent with a validated plate type (GA 36: only new-energy plates are green).
 

@@ -1,4 +1,4 @@
-"""Text-line candidates for plates from rapidocr's text detection model, run on a reduced frame."""
+"""Text-line candidates for plates from a PaddleOCR text detection model, run on a reduced frame."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.vision.plate_locate import PlateCandidate, order_corners
-from edge.vision.plate_ocr import PlateOcrError
+from edge.vision.plate_models import DetectionModel, PlateOcrError, load_detector
 
 logger = logging.getLogger(__name__)
 
@@ -36,32 +36,16 @@ class DetectConfig(BaseModel):
     )
     min_height: float = Field(6.0, gt=0, description="Smallest text-line height (px, detection scale)")
     max_candidates: int = Field(4, ge=1, le=20, description="Most detected candidates returned, best first")
+    model: DetectionModel = Field(DetectionModel.PP_OCRV4, description="Text-line detection model")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads for detection")
 
 
 class PlateTextDetector:
-    """Finds text lines on a frame with rapidocr's DB text detector and returns plate-shaped ones as quads."""
+    """Finds text lines on a frame with a PaddleOCR DB text detector and returns plate-shaped ones as quads."""
 
     def __init__(self, config: DetectConfig | None = None) -> None:
         self.config = config or DetectConfig()
-        try:
-            from rapidocr import RapidOCR
-
-            engine = RapidOCR(
-                params={
-                    "Global.use_cls": False,
-                    "Global.use_rec": False,
-                    "Global.log_level": "error",
-                    "EngineConfig.onnxruntime.intra_op_num_threads": self.config.threads,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                }
-            )
-            # One public detection-only call loads the model; its session is then called directly on our
-            # own reduced frame so the cost stays bounded whatever the camera resolution.
-            engine(np.zeros((64, 64, 3), np.uint8), use_det=True, use_cls=False, use_rec=False)
-            self._session = engine.text_det.session
-        except Exception as err:  # noqa: BLE001 - any engine failure becomes the project's error
-            raise PlateOcrError(f"cannot load the rapidocr detection model: {err}") from err
+        self._session = load_detector(self.config.model, self.config.threads)
 
     def probability_map(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
         """Text probability per pixel of the reduced frame and the x / y factors back to frame pixels."""

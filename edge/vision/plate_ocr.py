@@ -1,4 +1,4 @@
-"""Plate text recognition on tight crops: rapidocr's recogniser with plate-grammar CTC decoding."""
+"""Plate text recognition on tight crops: a PaddleOCR recogniser with plate-grammar CTC decoding."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from edge.vision.plate_models import PlateOcrError, RecognitionModel, load_recogniser
 from edge.vision.plate_rules import PLATE_CHARSET, PLATE_TEMPLATES, PlateType
 
 logger = logging.getLogger(__name__)
@@ -16,12 +17,8 @@ logger = logging.getLogger(__name__)
 REC_HEIGHT = 48
 _NEG = -1e9
 # Characters the model may print between plate characters; they count as "no character here".
-_SEPARATOR_CHARS = "·•.-_ ー一'\"`,:;"
+_SEPARATOR_CHARS = "·•・.-－_ ー一'\"`,:;："
 _READ_CHARS = PLATE_CHARSET + "IO"
-
-
-class PlateOcrError(RuntimeError):
-    """The OCR engine could not be loaded or failed on an image."""
 
 
 @dataclass(frozen=True)
@@ -42,29 +39,17 @@ class DecodedText:
 
 
 class PlateTextReader:
-    """Runs rapidocr's recognition model (no detection, no angle classifier) on plate crops."""
+    """Runs a PaddleOCR recognition model on plate crops and decodes its output with the plate grammar."""
 
-    def __init__(self, threads: int = 1, province_prior: dict[str, float] | None = None) -> None:
-        try:
-            from rapidocr import RapidOCR
-
-            engine = RapidOCR(
-                params={
-                    "Global.use_det": False,
-                    "Global.use_cls": False,
-                    "Global.log_level": "error",
-                    "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-                    "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-                }
-            )
-            # One public recognition-only call loads the model; its session is then called directly
-            # so that the full per-frame probabilities are available for grammar-constrained decoding.
-            engine(np.zeros((REC_HEIGHT, 160, 3), np.uint8), use_det=False, use_cls=False)
-            recogniser = engine.text_rec
-            self._session = recogniser.session
-            characters: list[str] = list(recogniser.postprocess_op.character)
-        except Exception as err:  # noqa: BLE001 - any engine failure becomes the project's error
-            raise PlateOcrError(f"cannot load the rapidocr recognition model: {err}") from err
+    def __init__(
+        self,
+        threads: int = 1,
+        province_prior: dict[str, float] | None = None,
+        model: RecognitionModel = RecognitionModel.PP_OCRV4,
+    ) -> None:
+        recogniser = load_recogniser(model, threads)
+        self._session = recogniser.run
+        characters = recogniser.characters
         index = {char: i for i, char in enumerate(characters)}
         self._read_chars = "".join(c for c in _READ_CHARS if c in index)
         self._read_columns = np.array([index[c] for c in self._read_chars])
@@ -77,6 +62,11 @@ class PlateTextReader:
                 self._emit_bonus[:, 0, self._read_chars.index(char)] = bonus
         self._one, self._zero = self._read_chars.index("1"), self._read_chars.index("0")
         self._letter_i, self._letter_o = self._read_chars.index("I"), self._read_chars.index("O")
+
+    @property
+    def plate_characters(self) -> str:
+        """The characters of the plate columns of frame_probabilities, in order (column 2 + index)."""
+        return self._read_chars
 
     def _build_template_masks(self) -> tuple[list[PlateType], np.ndarray]:
         """Boolean masks [template, position, char] of the characters each template position allows."""
@@ -146,8 +136,14 @@ class PlateTextReader:
         best_char = log_frames[:, 2:].max(axis=1) + max(0.0, float(self._emit_bonus.max()))
         return float(np.maximum(log_frames[:, 0], best_char).sum())
 
-    def decode_templates(self, frames: np.ndarray) -> list[DecodedText]:
-        """Most probable CTC path for every plate template (Viterbi), best first."""
+    def decode_templates(
+        self, frames: np.ndarray, type_penalty: dict[PlateType, float] | None = None
+    ) -> list[DecodedText]:
+        """Most probable CTC path for every plate template (Viterbi), best first.
+
+        A template's score is its path log-probability less its type's penalty (a type the plate's colour
+        speaks against); the char probabilities stay those the model gave.
+        """
         frames, log_frames = self._template_frames(frames)
         log_blank = log_frames[:, 0]
         log_chars = log_frames[:, 2:]
@@ -213,7 +209,8 @@ class PlateTextReader:
                 blank_from,
                 blank_prev,
             )
-            results.append(DecodedText(text, probs, max(end_char_score, end_blank_score), plate_type))
+            score = max(end_char_score, end_blank_score) - (type_penalty or {}).get(plate_type, 0.0)
+            results.append(DecodedText(text, probs, score, plate_type))
         results.sort(key=lambda decoded: decoded.log_prob, reverse=True)
         return results
 

@@ -17,6 +17,7 @@ from edge.vision.plate_colour import (
     colour_shares,
     is_new_energy_fade,
     reconcile_colour,
+    types_unlike_colour,
 )
 from edge.vision.plate_rules import PlateType
 
@@ -39,7 +40,9 @@ def render_plate(text: str, background: tuple[int, int, int], ink: tuple[int, in
     image = Image.new("RGB", (440, 140), background)
     draw = ImageDraw.Draw(image)
     draw.rectangle((4, 4, 435, 135), outline=ink, width=3)
-    draw.text((24, 22), text, font=ImageFont.truetype(str(FONT), 90), fill=ink)
+    # 90 px type fits seven characters; an eight-character new-energy plate gets narrower type
+    size = 90 if len(text) <= 7 else 78
+    draw.text((24, 22 + (90 - size) // 2), text, font=ImageFont.truetype(str(FONT), size), fill=ink)
     return np.asarray(image)[:, :, ::-1].copy()
 
 
@@ -143,3 +146,15 @@ def test_labelled_plate_boxes_fade_only_when_green(shared_data: Path) -> None:
         else:
             assert not is_new_energy_fade(crop), row["file"]
     assert green_seen >= 5
+
+
+def test_types_unlike_colour_follow_ga36() -> None:
+    new_energy = {PlateType.NEW_ENERGY_SMALL, PlateType.NEW_ENERGY_LARGE}
+    assert types_unlike_colour(PlateColour.BLUE) == new_energy
+    # large new-energy plates are yellow-green: a yellow reading does not rule them out
+    assert types_unlike_colour(PlateColour.YELLOW) == {PlateType.NEW_ENERGY_SMALL}
+    green = types_unlike_colour(PlateColour.GREEN)
+    assert PlateType.ORDINARY in green and PlateType.POLICE in green and not green & new_energy
+    assert PlateType.UNKNOWN not in green
+    for colour in (PlateColour.WHITE, PlateColour.BLACK, PlateColour.UNKNOWN):
+        assert types_unlike_colour(colour) == frozenset()

@@ -7,6 +7,7 @@ import pytest
 
 from edge.vision.plate_colour import PlateColour
 from edge.vision.plate_ocr import PlateTextReader
+from edge.vision.plate_rules import PlateType
 from tests.unit.test_plate_colour import PLATE_STYLES, render_plate
 
 
@@ -44,3 +45,17 @@ def test_score_bound_is_tight_on_a_clean_plate(reader: PlateTextReader) -> None:
     best = reader.decode_templates(frames)[0]
     assert best.text == "苏E2Y256"
     assert reader.template_score_bound(frames) == pytest.approx(best.log_prob, abs=1e-6)
+
+
+def test_type_penalty_lowers_only_the_penalised_template(reader: PlateTextReader) -> None:
+    frames = reader.frame_probabilities(render_plate("京AD12345", *PLATE_STYLES[PlateColour.GREEN]))
+    plain = {d.plate_type: d for d in reader.decode_templates(frames)}
+    penalised = {d.plate_type: d for d in reader.decode_templates(frames, {PlateType.NEW_ENERGY_SMALL: 50.0})}
+    assert plain[PlateType.NEW_ENERGY_SMALL].text == "京AD12345"
+    assert penalised[PlateType.NEW_ENERGY_SMALL].log_prob == pytest.approx(
+        plain[PlateType.NEW_ENERGY_SMALL].log_prob - 50.0
+    )
+    assert penalised[PlateType.NEW_ENERGY_SMALL].char_probs == plain[PlateType.NEW_ENERGY_SMALL].char_probs
+    for kind, decoded in plain.items():
+        if kind is not PlateType.NEW_ENERGY_SMALL:
+            assert penalised[kind].log_prob == pytest.approx(decoded.log_prob)
