@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from edge.config import DecisionPolicy  # noqa: E402
 from edge.vision.plate_rules import PlateType, classify_plate_text  # noqa: E402
 from edge.vision.plates import PlateRecogniser, PlateRecogniserConfig  # noqa: E402
 
@@ -81,7 +82,9 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         cpu_timings.append((time.process_time() - cpu_start) * 1000)
         return reads
 
-    images = exact = false_reads = false_validated = colour_ok = colour_n = 0
+    # a wrong read the gate would act on: validated and at least as confident as the gate's default threshold
+    gate_confidence = DecisionPolicy().plate_min_confidence
+    images = exact = exact_actionable = false_reads = false_validated = false_actionable = colour_ok = colour_n = 0
     per_colour: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     misses, false_list = [], []
@@ -94,6 +97,7 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         hit = label in texts
         images += 1
         exact += hit
+        exact_actionable += any(r.text == label and r.validated and r.confidence >= gate_confidence for r in reads)
         colour = row.get("plate_color") or "unlabelled"
         per_colour[colour][0] += 1
         per_colour[colour][1] += hit
@@ -106,7 +110,10 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         wrong = [r for r in reads if r.text not in allowed]
         false_reads += len(wrong)
         false_validated += sum(r.validated for r in wrong)
-        false_list += [{"file": path.name, "read": r.text, "validated": r.validated} for r in wrong]
+        false_actionable += sum(r.validated and r.confidence >= gate_confidence for r in wrong)
+        false_list += [
+            {"file": path.name, "read": r.text, "validated": r.validated, "confidence": r.confidence} for r in wrong
+        ]
         if not hit:
             misses.append(
                 {"file": path.name, "label": label, "read": [f"{r.text}{'' if r.validated else '?'}" for r in reads]}
@@ -139,9 +146,12 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         "images": images,
         "exact": exact,
         "exact_rate": round(exact / max(1, images), 4),
+        "exact_gate_would_act_on": exact_actionable,
         "false_reads": false_reads + len(no_plate_reads),
         "false_reads_plates": false_reads,
         "false_reads_plates_validated": false_validated,
+        "false_reads_plates_gate_would_act_on": false_actionable,
+        "gate_min_confidence": gate_confidence,
         "false_reads_no_plate": len(no_plate_reads),
         "no_plate_images": len(list((data / "no_plate").glob("*.jpg"))),
         "per_colour": rate_table(per_colour),
