@@ -36,6 +36,13 @@ class DetectConfig(BaseModel):
     )
     min_height: float = Field(6.0, gt=0, description="Smallest text-line height (px, detection scale)")
     max_candidates: int = Field(4, ge=1, le=20, description="Most detected candidates returned, best first")
+    retry_long_side: int | None = Field(
+        None,
+        ge=160,
+        le=2048,
+        description="When the first detection gives no valid plate, detect again at this long side (None: off; "
+        "960 finds small, blurred or badly lit plates at about four times the cost)",
+    )
     model: DetectionModel = Field(DetectionModel.PP_OCRV4, description="Text-line detection model")
     threads: int = Field(1, ge=1, le=64, description="onnxruntime intra-op threads for detection")
 
@@ -47,10 +54,10 @@ class PlateTextDetector:
         self.config = config or DetectConfig()
         self._session = load_detector(self.config.model, self.config.threads)
 
-    def probability_map(self, frame_bgr: np.ndarray) -> tuple[np.ndarray, float, float]:
+    def probability_map(self, frame_bgr: np.ndarray, long_side: int | None = None) -> tuple[np.ndarray, float, float]:
         """Text probability per pixel of the reduced frame and the x / y factors back to frame pixels."""
         height, width = frame_bgr.shape[:2]
-        scale = self.config.long_side / max(height, width)
+        scale = min(1.0, (long_side or self.config.long_side) / max(height, width))
         new_h = max(32, int(round(height * scale / 32)) * 32)
         new_w = max(32, int(round(width * scale / 32)) * 32)
         small = cv2.resize(frame_bgr, (new_w, new_h), interpolation=cv2.INTER_AREA)
@@ -61,9 +68,9 @@ class PlateTextDetector:
             raise PlateOcrError(f"text detection failed: {err}") from err
         return probs, width / new_w, height / new_h
 
-    def candidates(self, frame_bgr: np.ndarray) -> list[PlateCandidate]:
-        """Plate-shaped text lines of a frame, best first, in frame pixels."""
-        probs, fx, fy = self.probability_map(frame_bgr)
+    def candidates(self, frame_bgr: np.ndarray, long_side: int | None = None) -> list[PlateCandidate]:
+        """Plate-shaped text lines of a frame, best first, in frame pixels (detected at long_side if given)."""
+        probs, fx, fy = self.probability_map(frame_bgr, long_side)
         return text_line_candidates(probs, fx, fy, self.config)
 
 

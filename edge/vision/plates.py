@@ -141,10 +141,19 @@ class PlateRecogniser:
             detect_started = time.perf_counter()
             detected = self._detector.candidates(frame_bgr)
             self._detect_ms = 0.8 * self._detect_ms + 0.2 * (time.perf_counter() - detect_started) * 1000
-            fresh = [c for c in detected if not any(box_iou(c.bbox, r.bbox) > 0.3 and r.validated for r in reads)]
-            self._read_candidates(frame_bgr, fresh, reads, started)
+            self._read_fresh(frame_bgr, detected, reads, started)
+            retry = self.config.detect.retry_long_side
+            if retry and not any(r.validated for r in reads) and self._within_budget(started, 4 * self._detect_ms):
+                self._read_fresh(frame_bgr, self._detector.candidates(frame_bgr, retry), reads, started)
         reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
         return reads
+
+    def _read_fresh(
+        self, frame: np.ndarray, candidates: list[PlateCandidate], reads: list[PlateRead], started: float
+    ) -> None:
+        """Read the candidates that do not cover a plate already validated."""
+        fresh = [c for c in candidates if not any(box_iou(c.bbox, r.bbox) > 0.3 and r.validated for r in reads)]
+        self._read_candidates(frame, fresh, reads, started)
 
     def _within_budget(self, started: float, next_cost_ms: float) -> bool:
         """Whether the frame's time budget leaves room for a step of this expected cost."""

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from edge.vision.plate_colour import PlateColour
+from edge.vision.plate_detect import DetectConfig
+from edge.vision.plate_locate import LocateConfig
 from edge.vision.plate_rules import PlateType
 from edge.vision.plates import PlateRecogniser, PlateRecogniserConfig
 from tests.unit.test_plate_colour import PLATE_STYLES, render_plate
@@ -178,3 +180,19 @@ def test_green_plate_restores_a_merged_repeated_digit(recogniser: PlateRecognise
     assert (decoded.text, decoded.plate_type, validated) == ("皖AD14488", PlateType.NEW_ENERGY_SMALL, True)
     decoded, validated = recogniser.decode_frames(frames, PlateColour.BLUE)
     assert (decoded.text, decoded.plate_type, validated) == ("皖AD1488", PlateType.ORDINARY, True)
+
+
+def test_detection_retry_at_a_larger_size_finds_a_small_plate() -> None:
+    # a 75 px wide plate on a 1920x1080 frame: its characters are 3 px wide when detected at 480 px
+    frame = np.full((1080, 1920, 3), 110, np.uint8)
+    cv2.rectangle(frame, (700, 500), (1200, 800), (60, 60, 60), -1)
+    plate = render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE])
+    frame[700:724, 900:975] = cv2.resize(plate, (75, 24), interpolation=cv2.INTER_AREA)
+    locate = LocateConfig(min_plate_width=400)  # the cheap localiser must not find it: the detector has to
+    once = PlateRecogniser(PlateRecogniserConfig(locate=locate))
+    assert once.read(frame) == []
+    twice = PlateRecogniser(PlateRecogniserConfig(locate=locate, detect=DetectConfig(retry_long_side=960)))
+    reads = twice.read(frame)
+    assert [r.text for r in reads] == ["苏E2Y256"]
+    x0, y0, x1, y1 = reads[0].bbox
+    assert 880 <= x0 <= 910 and 965 <= x1 <= 995 and 690 <= y0 <= 705 and 718 <= y1 <= 735
