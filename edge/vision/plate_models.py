@@ -66,7 +66,7 @@ def model_path(model: RecognitionModel | DetectionModel) -> Path:
         if path.is_file():
             return path
     raise PlateOcrError(
-        f"recognition model {model.value} not installed: it ships in the Python package {package} "
+        f"plate model {model.value} ({relative}) not installed: it ships in the Python package {package} "
         f"(see scripts/bootstrap.sh: pip install --no-deps {package})"
     )
 
