@@ -53,8 +53,14 @@ class PlateRecogniserConfig(BaseModel):
     stop_after_reads: int = Field(
         3,
         ge=1,
-        description="Confident validated reads after which the remaining candidates are skipped (3 reads every "
-        "cheap candidate: a frame may show a queue of vehicles; 1 halves the median time of a frame)",
+        description="Confident validated reads after which the remaining candidates are skipped (a frame may show "
+        "a queue of vehicles)",
+    )
+    min_score_after_plate: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Once a frame has a confident plate, other candidates are read only from this localiser score",
     )
     time_budget_ms: float | None = Field(
         None, gt=0, description="No new candidate is read once a frame has used this long (None: no limit)"
@@ -169,6 +175,9 @@ class PlateRecogniser:
                 logger.debug("frame budget reached after %d candidates", index)
                 return True
             if any(box_iou(candidate.bbox, r.bbox) > 0.3 and r.validated for r in reads):
+                continue
+            confident_read = any(r.validated and r.confidence >= self.config.stop_confidence for r in reads)
+            if confident_read and candidate.score < self.config.min_score_after_plate:
                 continue
             candidate_started = time.perf_counter()
             plate = self._read_candidate(frame, candidate)

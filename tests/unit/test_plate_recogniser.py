@@ -11,7 +11,7 @@ import pytest
 
 from edge.vision.plate_colour import PlateColour
 from edge.vision.plate_detect import DetectConfig
-from edge.vision.plate_locate import LocateConfig
+from edge.vision.plate_locate import LocateConfig, locate_plates
 from edge.vision.plate_rules import PlateType
 from edge.vision.plates import PlateRecogniser, PlateRecogniserConfig
 from tests.unit.test_plate_colour import PLATE_STYLES, render_plate
@@ -196,3 +196,18 @@ def test_detection_retry_at_a_larger_size_finds_a_small_plate() -> None:
     assert [r.text for r in reads] == ["苏E2Y256"]
     x0, y0, x1, y1 = reads[0].bbox
     assert 880 <= x0 <= 910 and 965 <= x1 <= 995 and 690 <= y0 <= 705 and 718 <= y1 <= 735
+
+
+def test_after_a_confident_plate_only_strong_candidates_are_read() -> None:
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    cv2.rectangle(frame, (100, 200), (1200, 600), (60, 60, 60), -1)
+    frame[420:471, 300:460] = cv2.resize(render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE]), (160, 51))
+    # a second, squashed plate: plate-like, but a weaker candidate than the first
+    frame[430:460, 800:960] = cv2.resize(render_plate("浙A03168", *PLATE_STYLES[PlateColour.YELLOW]), (160, 30))
+    first, second = locate_plates(frame)[:2]
+    assert first.score > second.score
+    between = (first.score + second.score) / 2
+    both = PlateRecogniser(PlateRecogniserConfig(min_score_after_plate=second.score)).read(frame)
+    assert sorted(r.text for r in both) == ["浙A03168", "苏E2Y256"]
+    strong_only = PlateRecogniser(PlateRecogniserConfig(min_score_after_plate=between)).read(frame)
+    assert [r.text for r in strong_only] == ["苏E2Y256"]
