@@ -43,8 +43,24 @@ def test_config_forbids_unknown_fields() -> None:
         PlateRecogniserConfig(max_recognition=3)
 
 
-@pytest.mark.parametrize(("text", "colour"), [("苏E2Y256", PlateColour.BLUE), ("浙A03168", PlateColour.YELLOW)])
-def test_rendered_plate_in_a_scene(recogniser: PlateRecogniser, text: str, colour: PlateColour) -> None:
+@pytest.mark.parametrize(
+    ("text", "colour", "kind"),
+    [
+        ("苏E2Y256", PlateColour.BLUE, PlateType.ORDINARY),
+        ("浙A03168", PlateColour.YELLOW, PlateType.ORDINARY),
+        ("京A0006警", PlateColour.WHITE, PlateType.POLICE),
+        ("粤Z1234港", PlateColour.BLACK, PlateType.HONG_KONG_MACAU),
+        ("沪A1234领", PlateColour.BLACK, PlateType.CONSULATE),
+        ("使123456", PlateColour.BLACK, PlateType.EMBASSY),
+        ("渝B3587学", PlateColour.YELLOW, PlateType.COACH),
+        ("鲁A1234挂", PlateColour.YELLOW, PlateType.TRAILER),
+        ("京AD12345", PlateColour.GREEN, PlateType.NEW_ENERGY_SMALL),
+        ("京A12345D", PlateColour.GREEN, PlateType.NEW_ENERGY_LARGE),
+    ],
+)
+def test_rendered_plate_in_a_scene(
+    recogniser: PlateRecogniser, text: str, colour: PlateColour, kind: PlateType
+) -> None:
     plate = render_plate(text, *PLATE_STYLES[colour])
     reads = recogniser.read(scene_with(plate))
     assert reads, "no plate found"
@@ -52,7 +68,7 @@ def test_rendered_plate_in_a_scene(recogniser: PlateRecogniser, text: str, colou
     assert best.text == text
     assert best.validated
     assert best.colour is colour
-    assert best.plate_type is PlateType.ORDINARY
+    assert best.plate_type is kind
     x0, y0, x1, y1 = best.bbox
     assert 540 <= x0 <= 580 and 700 <= x1 <= 740 and 400 <= y0 <= 440 and 450 <= y1 <= 490
 
