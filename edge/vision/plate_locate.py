@@ -149,14 +149,20 @@ def warp_plate(
     return cv2.warpPerspective(frame, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def text_transitions(crop_bgr: np.ndarray) -> int:
-    """Median count of dark/light changes along rows in the middle band of a crop (characters make many)."""
+def text_transitions(crop_bgr: np.ndarray, double_row_max_aspect: float = 2.6) -> int:
+    """Median count of dark/light changes along rows in the middle band of a crop (characters make many).
+
+    A crop as tall as a double-row plate (GA 36: 440x220 mm) is also measured across its lower half, where
+    the serial stands: its middle falls between the two rows.
+    """
     grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY)
-    grey = cv2.resize(grey, (max(16, int(round(24 * grey.shape[1] / max(grey.shape[0], 1)))), 24))
+    height, width = grey.shape
+    grey = cv2.resize(grey, (max(16, int(round(24 * width / max(height, 1)))), 24))
     _, binary = cv2.threshold(grey, 0, 1, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    band = binary[8:17]
-    changes = np.abs(np.diff(band.astype(np.int8), axis=1)).sum(axis=1)
-    return int(np.median(changes))
+    bands = [binary[8:17]]
+    if width < double_row_max_aspect * height:
+        bands.append(binary[14:22])
+    return max(int(np.median(np.abs(np.diff(band.astype(np.int8), axis=1)).sum(axis=1))) for band in bands)
 
 
 def _edge_mask(small: np.ndarray) -> np.ndarray:

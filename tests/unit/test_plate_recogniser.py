@@ -8,13 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from edge.vision.plate_colour import PlateColour
 from edge.vision.plate_detect import DetectConfig
 from edge.vision.plate_locate import LocateConfig, locate_plates
 from edge.vision.plate_rules import PlateType
 from edge.vision.plates import PlateRecogniser, PlateRecogniserConfig
-from tests.unit.test_plate_colour import PLATE_STYLES, render_plate
+from tests.unit.test_plate_colour import FONT, PLATE_STYLES, render_plate
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +228,27 @@ def test_after_a_confident_plate_only_strong_candidates_are_read() -> None:
     assert sorted(r.text for r in both) == ["浙A03168", "苏E2Y256"]
     strong_only = PlateRecogniser(PlateRecogniserConfig(min_score_after_plate=between)).read(frame)
     assert [r.text for r in strong_only] == ["苏E2Y256"]
+
+
+def render_double_row(top: str, bottom: str, colour: PlateColour) -> np.ndarray:
+    """A 440x220 double-row plate (GA 36): province and letter small on top, the serial large below."""
+    if not FONT.is_file():
+        pytest.skip(f"CJK font {FONT} is missing (Debian package fonts-wqy-zenhei)")
+    background, ink = PLATE_STYLES[colour]
+    image = Image.new("RGB", (440, 220), background)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((4, 4, 435, 215), outline=ink, width=3)
+    draw.text((130, 12), top, font=ImageFont.truetype(str(FONT), 70), fill=ink)
+    draw.text((30, 95), bottom, font=ImageFont.truetype(str(FONT), 110), fill=ink)
+    return np.asarray(image)[:, :, ::-1].copy()
+
+
+@pytest.mark.parametrize("width", [160, 300])
+def test_double_row_plate_in_a_scene(recogniser: PlateRecogniser, width: int) -> None:
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    cv2.rectangle(frame, (380, 200), (900, 560), (60, 60, 60), -1)
+    frame[400 : 400 + width // 2, 560 : 560 + width] = cv2.resize(
+        render_double_row("鲁A", "12345", PlateColour.YELLOW), (width, width // 2)
+    )
+    reads = [(r.text, r.plate_type, r.colour) for r in recogniser.read(frame)]
+    assert reads == [("鲁A12345", PlateType.DOUBLE_ROW, PlateColour.YELLOW)]
