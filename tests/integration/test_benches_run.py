@@ -50,3 +50,11 @@ def test_retention_bench_purges_every_expired_event():
     result = run_bench("retention.py", "--events", "20000", "--baseline-s", "2")
     assert result["purged"] == 20000 and result["expired_left"] == 0 and not result["errors"]
     assert result["ingest_rate_during_purge"] > 0
+
+
+def test_plate_robustness_bench_reads_clean_rendered_plates():
+    result = run_bench("plate_robustness.py", "--quick", "--plates", "1")
+    assert result["frames"] == 12 and result["plates"] == 3
+    # the quick grid holds only clean, large plates: all 12 were read when this test was written
+    assert result["exact"] >= 10, result["failures_sample"]
+    assert set(result["rate_by"]["colour"]) == {"blue", "yellow", "green"}
