@@ -26,6 +26,12 @@ class LocateConfig(BaseModel):
     min_transitions: int = Field(7, ge=0, description="Fewest dark/light changes across the plate (text)")
     max_candidates: int = Field(6, ge=1, description="Most candidates returned, best first")
     use_edges: bool = Field(True, description="Also propose regions of dense vertical edges (white/black)")
+    daylight_mean_value: float = Field(
+        100.0, gt=0, le=255, description="Mean brightness (HSV value) of a frame below which it counts as dark"
+    )
+    min_light_factor: float = Field(
+        0.3, gt=0, le=1, description="Lowest share of their daylight value the colour masks' brightness floors fall to"
+    )
 
 
 @dataclass(frozen=True)
@@ -176,13 +182,18 @@ def _edge_mask(small: np.ndarray) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 5), np.uint8))
 
 
-def _colour_masks(small: np.ndarray) -> list[tuple[str, np.ndarray]]:
-    """One mask per saturated plate colour, with the characters' holes closed."""
+def _colour_masks(small: np.ndarray, config: LocateConfig) -> list[tuple[str, np.ndarray]]:
+    """One mask per saturated plate colour, with the characters' holes closed.
+
+    In a dark frame (dusk, night, a car park) a plate is as dark as the rest: the brightness floors fall in
+    proportion to the frame's mean brightness, down to min_light_factor of their daylight value.
+    """
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
+    light = min(1.0, max(config.min_light_factor, float(hsv[:, :, 2].mean()) / config.daylight_mean_value))
     close = cv2.getStructuringElement(cv2.MORPH_RECT, (max(5, small.shape[1] // 50), 3))
     masks = []
     for name, h_low, h_high, s_min, v_min in _COLOUR_MASKS:
-        mask = cv2.inRange(hsv, (h_low, s_min, v_min), (h_high, 255, 255))
+        mask = cv2.inRange(hsv, (h_low, s_min, int(v_min * light)), (h_high, 255, 255))
         mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, close)
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
         masks.append((name, mask))
@@ -204,7 +215,7 @@ def locate_plates(frame_bgr: np.ndarray, config: LocateConfig | None = None) -> 
     height, width = frame_bgr.shape[:2]
     scale = min(1.0, config.work_size / max(height, width))
     small = cv2.resize(frame_bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame_bgr
-    sources = _colour_masks(small)
+    sources = _colour_masks(small, config)
     if config.use_edges:
         sources.append(("edges", _edge_mask(small)))
     max_width = config.max_plate_width_share * small.shape[1]

@@ -130,3 +130,16 @@ def test_warp_to_a_given_aspect_stretches_a_foreshortened_plate() -> None:
     assert stretched.shape[:2] == (48, 151)
     plate = cv2.resize(render_plate("苏E2Y256", *PLATE_STYLES[PlateColour.BLUE]), (151, 48))
     assert np.abs(stretched.astype(int) - plate.astype(int)).mean() < 30
+
+
+@pytest.mark.parametrize("colour", [PlateColour.BLUE, PlateColour.YELLOW, PlateColour.GREEN])
+def test_plates_at_dusk_are_found_by_their_colour(colour: PlateColour) -> None:
+    plate = cv2.resize(render_plate("苏E2Y256", *PLATE_STYLES[colour]), (180, 57))
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    cv2.rectangle(frame, (380, 200), (900, 560), (60, 60, 60), -1)
+    frame[420:477, 560:740] = plate
+    dusk = (frame.astype(np.float32) * 0.3).astype(np.uint8)  # the whole frame at 30 % of its light
+    found = [c for c in locate_plates(dusk) if c.source == colour.value]
+    assert found, f"the {colour.value} plate was not proposed at dusk"
+    x0, y0, x1, y1 = found[0].bbox
+    assert abs(x0 - 560) < 8 and abs(x1 - 740) < 8 and abs(y0 - 420) < 8 and abs(y1 - 477) < 8
