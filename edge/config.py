@@ -151,6 +151,13 @@ class DecisionPolicy(Strict):
     )
     plate_min_confidence: float = Field(default=0.8, ge=0, le=1, description="Least voted confidence to decide")
     plate_requires_validated: bool = Field(default=True, description="Decide only on plates matching a pattern")
+    plate_serial_match_below: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="Province-character confidence below which an unknown plate is matched on the rest of its text, "
+        "when exactly one allowlisted plate has it (0: exact plates only)",
+    )
     unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
     watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
 
@@ -302,6 +309,7 @@ class EdgeConfig(Strict):
             "timezone": self.access.timezone,
             "face_min_score": self.access.face_min_score,
             "plate_min_score": self.decision.plate_min_confidence,
+            "plate_serial_match_below": self.decision.plate_serial_match_below,
             "schedules": self.access.schedules,
             "doors": [self._door_document(door) for door in self.doors],
             "pin": self.access.pin,

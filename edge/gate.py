@@ -107,13 +107,25 @@ class GateController:
         return self.point.face(decision.person_id, score or 0.0, group, recognised_ms=recognised)
 
     def plate(self, read: VisionPlateRead, frames: int, latency_ms: float | None = None) -> Outcome:
-        """A voted plate of a vehicle at this gate; weak reads are refused rather than guessed."""
+        """A voted plate of a vehicle at this gate; weak reads are refused rather than guessed.
+
+        A read whose only weak character is the province still goes to the access policy, which may match
+        it on its serial (see AccessPolicy.decide_plate).
+        """
         policy = self.policy
         score = round(min(1.0, max(0.0, read.confidence)), 4)
+        serial_score = round(min(1.0, max(0.0, read.serial_confidence)), 4)
         recognised = latency_ms or 0.0
-        if read.confidence < policy.plate_min_confidence or (policy.plate_requires_validated and not read.validated):
+        readable = max(read.confidence, read.serial_confidence) >= policy.plate_min_confidence
+        if not readable or (policy.plate_requires_validated and not read.validated):
             return self.point.refuse(Method.PLATE, "plate-unreadable", recognised, score=score)
-        return self.point.plate(read.text, score, recognised_ms=recognised)
+        return self.point.plate(
+            read.text,
+            score,
+            recognised_ms=recognised,
+            province_confidence=read.province_confidence,
+            serial_score=serial_score,
+        )
 
     def plate_read(self, read: VisionPlateRead, frames: int) -> PlateRead:
         """Record the voted plate of a passage (the plate text travels in the payload, never in a topic)."""

@@ -1,4 +1,5 @@
-"""The cached allowlist, indexed for the gate: cards and plates by value, PINs by account, entries by person."""
+"""The cached allowlist, indexed for the gate: cards and plates by value (plates also by serial), PINs by account,
+entries by person."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 from edge.access.errors import CredentialFormatError
 from edge.access.pin import PinHash
-from edge.vision.plate_rules import normalise_plate_text
+from edge.vision.plate_rules import PROVINCES, normalise_plate_text
 from protocol.cards import CardFormatError, canonical_card
 from protocol.commands import AllowlistEntry, CredentialKind
 
@@ -29,6 +30,11 @@ def normalise_plate(text: str) -> str:
     return normalise_plate_text(text)
 
 
+def plate_serial(plate: str) -> str:
+    """A normalised plate's text after its opening province character ("" when it opens with none)."""
+    return plate[1:] if len(plate) > 1 and plate[0] in PROVINCES else ""
+
+
 def normalise(kind: CredentialKind, value: str) -> str:
     """The index key of a credential value."""
     if kind is CredentialKind.CARD:
@@ -46,6 +52,7 @@ class _Index:
     by_value: dict[tuple[str, str], AllowlistEntry] = field(default_factory=dict)
     pins: dict[str, list[tuple[PinHash, AllowlistEntry]]] = field(default_factory=dict)
     by_person: dict[str, list[AllowlistEntry]] = field(default_factory=dict)
+    by_plate_serial: dict[str, list[AllowlistEntry]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, entries: Iterable[AllowlistEntry]) -> _Index:
@@ -57,7 +64,10 @@ class _Index:
                     parsed = PinHash.parse(entry.value)
                     index.pins.setdefault(parsed.account, []).append((parsed, entry))
                 else:
-                    index.by_value[(entry.kind.value, normalise(entry.kind, entry.value))] = entry
+                    value = normalise(entry.kind, entry.value)
+                    index.by_value[(entry.kind.value, value)] = entry
+                    if entry.kind is CredentialKind.PLATE and plate_serial(value):
+                        index.by_plate_serial.setdefault(plate_serial(value), []).append(entry)
             except CredentialFormatError as err:
                 log.warning("allowlist entry %s skipped: %s", entry.credential_ref, err)
                 continue
@@ -85,6 +95,11 @@ class Allowlist:
             return self._index.by_value.get((kind.value, normalise(kind, value)))
         except CredentialFormatError:
             return None
+
+    def plates_with_serial(self, plate: str) -> list[AllowlistEntry]:
+        """The plate entries whose text after the province character is that of this plate."""
+        serial = plate_serial(normalise_plate(plate))
+        return list(self._index.by_plate_serial.get(serial, [])) if serial else []
 
     def pins_for(self, account: str) -> list[tuple[PinHash, AllowlistEntry]]:
         """The PIN hashes registered for an account."""

@@ -121,11 +121,20 @@ class AccessPoint:
             outcome = self.policy.decide_face(person_id, score, self.door_id, self.clock.now(), group)
             return self._finish(outcome, started, recognised_ms)
 
-    def plate(self, plate: str, score: float | None = None, recognised_ms: float = 0.0) -> Outcome:
-        """A voted plate read from the plate module."""
+    def plate(
+        self,
+        plate: str,
+        score: float | None = None,
+        recognised_ms: float = 0.0,
+        province_confidence: float | None = None,
+        serial_score: float | None = None,
+    ) -> Outcome:
+        """A voted plate read from the plate module (with its province and serial confidences when known)."""
         started = time.perf_counter()
         with self.lock:
-            outcome = self.policy.decide_plate(plate, self.door_id, self.clock.now(), score)
+            outcome = self.policy.decide_plate(
+                plate, self.door_id, self.clock.now(), score, province_confidence, serial_score
+            )
             return self._finish(outcome, started, recognised_ms)
 
     def refuse(self, method: Method, reason: str, recognised_ms: float = 0.0, **refs: Any) -> Outcome:

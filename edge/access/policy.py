@@ -165,18 +165,42 @@ class AccessPolicy:
             return self._outcome(door, Method.FACE, Result.DENIED, "watchlist", alarms=(alarm,), **refs)
         return self._admit(door, Method.FACE, f"person:{person_id}", group, now, "face-match", refs)
 
-    def decide_plate(self, plate: str, door_id: str, now: datetime, score: float | None = None) -> Outcome:
-        """A plate read at a barrier; unconfident reads are refused rather than guessed."""
+    def decide_plate(
+        self,
+        plate: str,
+        door_id: str,
+        now: datetime,
+        score: float | None = None,
+        province_confidence: float | None = None,
+        serial_score: float | None = None,
+    ) -> Outcome:
+        """A plate read at a barrier; unconfident reads are refused rather than guessed.
+
+        The province character is the one a camera misreads most (a complex glyph, blurred at night). When it
+        is unsure (province_confidence below plate_serial_match_below) and the rest of the plate is sure
+        (serial_score), a plate unknown as read is matched on its serial: granted only when exactly one
+        allowlisted plate has it ("serial-match"); two or more are "ambiguous-plate".
+        """
         door = self.config.door(door_id)
         refused = self._method_refused(door, Method.PLATE)
         if refused:
             return refused
-        if score is not None and score < self.config.plate_min_score:
-            return self._outcome(door, Method.PLATE, Result.DENIED, "low-score", score=score)
+        sure = score is None or score >= self.config.plate_min_score
         entry = self.allowlist.lookup(CredentialKind.PLATE, plate)
-        if entry is None:
-            return self._outcome(door, Method.PLATE, Result.DENIED, "unknown-plate", score=score)
-        return self._check_entry(door, Method.PLATE, entry, now, score=score)
+        if entry is not None and sure:
+            return self._check_entry(door, Method.PLATE, entry, now, score=score)
+        unsure_province = province_confidence is not None and province_confidence < self.config.plate_serial_match_below
+        if unsure_province and serial_score is not None and serial_score >= self.config.plate_min_score:
+            matches = self.allowlist.plates_with_serial(plate)
+            if len(matches) == 1:
+                return self._check_entry(
+                    door, Method.PLATE, matches[0], now, score=serial_score, granted_reason="serial-match"
+                )
+            if matches:
+                return self._outcome(door, Method.PLATE, Result.DENIED, "ambiguous-plate", score=serial_score)
+        if not sure:
+            return self._outcome(door, Method.PLATE, Result.DENIED, "low-score", score=score)
+        return self._outcome(door, Method.PLATE, Result.DENIED, "unknown-plate", score=score)
 
     # -- shared checks --------------------------------------------------------------------------------------
 
@@ -187,7 +211,13 @@ class AccessPolicy:
         return self._outcome(door, method, Result.DENIED, "method-not-allowed")
 
     def _check_entry(
-        self, door: DoorConfig, method: Method, entry: AllowlistEntry, now: datetime, score: float | None = None
+        self,
+        door: DoorConfig,
+        method: Method,
+        entry: AllowlistEntry,
+        now: datetime,
+        score: float | None = None,
+        granted_reason: str = "allowlisted",
     ) -> Outcome:
         """Watchlist, gate, validity, group, schedule and anti-passback checks of an allowlist entry."""
         refs = {"person_id": entry.person_id, "credential_ref": entry.credential_ref, "group": entry.group}
@@ -204,7 +234,7 @@ class AccessPolicy:
         if entry.valid_until is not None and now >= entry.valid_until:
             return self._outcome(door, method, Result.DENIED, "expired", **refs)
         key = f"person:{entry.person_id}" if entry.person_id else f"credential:{entry.credential_ref}"
-        return self._admit(door, method, key, entry.group, now, "allowlisted", refs)
+        return self._admit(door, method, key, entry.group, now, granted_reason, refs)
 
     def _admit(
         self, door: DoorConfig, method: Method, key: str, group: str, now: datetime, reason: str, refs: dict

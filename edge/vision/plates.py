@@ -24,7 +24,13 @@ from edge.vision.plate_locate import (
 )
 from edge.vision.plate_models import RecognitionModel
 from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader
-from edge.vision.plate_rules import PlateType, classify_plate_text, looks_like_plate_text, normalise_plate_text
+from edge.vision.plate_rules import (
+    PROVINCES,
+    PlateType,
+    classify_plate_text,
+    looks_like_plate_text,
+    normalise_plate_text,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +119,21 @@ class PlateRead(BaseModel):
     char_confidences: tuple[float, ...] = Field(description="Probability of each character of text")
     bbox: tuple[int, int, int, int] = Field(description="Plate box (x0, y0, x1, y1) in frame pixels")
     validated: bool = Field(description="True when the text matches the pattern of its plate type")
+
+    @property
+    def province_confidence(self) -> float | None:
+        """Probability of the opening province character (None when the plate opens with none, e.g. 使)."""
+        if not self.text or self.text[0] not in PROVINCES or not self.char_confidences:
+            return None
+        return self.char_confidences[0]
+
+    @property
+    def serial_confidence(self) -> float:
+        """Geometric mean of the probabilities of the characters after the province (all of them if none)."""
+        probs = self.char_confidences[1:] if self.province_confidence is not None else self.char_confidences
+        if not probs:
+            return 0.0
+        return float(np.exp(np.mean(np.log(np.clip(probs, 1e-9, None)))))
 
 
 class PlateRecogniser:
