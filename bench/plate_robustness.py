@@ -20,21 +20,18 @@ import json  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from collections import defaultdict  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from barrier import admitted, barrier_policy  # noqa: E402
+
 from devices.scene import render_plate  # noqa: E402
-from edge.access.allowlist import Allowlist  # noqa: E402
-from edge.access.config import AccessConfig  # noqa: E402
-from edge.access.policy import AccessPolicy  # noqa: E402
 from edge.config import DecisionPolicy  # noqa: E402
 from edge.vision.plate_rules import ALNUM, DIGITS, LETTERS, PROVINCES  # noqa: E402
 from edge.vision.plates import PlateRecogniser, PlateRecogniserConfig  # noqa: E402
-from protocol.commands import AllowlistEntry, CredentialKind  # noqa: E402
 
 cv2.setNumThreads(1)
 
@@ -45,7 +42,6 @@ FULL_GRID = {
     "light": [1.0, 0.35],  # brightness factor (0.35: dusk)
     "perspective": [0.0, 0.25],  # far side raised by this share of the width (camera off to one side)
 }
-NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a weekday noon: every default schedule is open
 QUICK_GRID = {"width": [90, 160], "angle": [0, 15], "blur": [0.0], "light": [1.0], "perspective": [0.0]}
 
 
@@ -96,32 +92,6 @@ def place_plate(
     mask = cv2.warpPerspective(np.full((height, width), 255, np.uint8), matrix, size)
     pasted = cv2.warpPerspective(small, matrix, size, flags=cv2.INTER_LINEAR)
     frame[mask > 127] = pasted[mask > 127]
-
-
-def barrier_policy(plate: str, policy: DecisionPolicy) -> AccessPolicy:
-    """The access policy of a barrier where this plate alone is registered."""
-    config = AccessConfig(
-        site="bench",
-        plate_min_score=policy.plate_min_confidence,
-        plate_serial_match_below=policy.plate_serial_match_below,
-        doors=[{"id": "barrier", "gate": "car-in", "kind": "barrier", "methods": ["plate"]}],
-    )
-    entry = AllowlistEntry(kind=CredentialKind.PLATE, value=plate, credential_ref="v-1", person_id="p-1")
-    return AccessPolicy(config, Allowlist([entry]))
-
-
-def admitted(access: AccessPolicy, reads: list, decision: DecisionPolicy) -> str | None:
-    """The reason the barrier opens for the best validated read of a frame (None: it stays down)."""
-    valid = [r for r in reads if r.validated]
-    if not valid:
-        return None
-    read = valid[0]
-    if max(read.confidence, read.serial_confidence) < decision.plate_min_confidence:
-        return None
-    outcome = access.decide_plate(
-        read.text, "barrier", NOON, read.confidence, read.province_confidence, read.serial_confidence
-    )
-    return outcome.reason if outcome.granted else None
 
 
 def main() -> None:
