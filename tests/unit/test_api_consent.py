@@ -78,6 +78,8 @@ def test_only_the_person_or_staff_of_the_site_decide(world):
 
 def test_withdrawal_is_recorded_and_leaves_nothing_to_erase_without_edges(world):
     app, world = world
+    # Alice's own consent (given by an earlier test of this module, or here when this test runs alone)
+    assert consent(world, "resident", "p-alice", given_by="Alice", channel="app").status_code in (201, 409)
     response = world.client.delete("/api/v1/persons/p-alice/consents/face", headers=world.headers["resident"])
     assert response.status_code == 202 and response.json()["erase_sent_to"] == []
     status = world.client.get("/api/v1/persons/p-alice/face", headers=world.headers["resident"]).json()
