@@ -7,7 +7,8 @@ import json
 import pytest
 
 from edge.access.allowlist import Allowlist, plate_serial
-from edge.config import parse_config
+from edge.config import PlateSettings, parse_config
+from edge.pipeline import PlatePassage
 from edge.vision.plate_colour import PlateColour
 from edge.vision.plate_rules import PlateType, classify_plate_text
 from edge.vision.plates import PlateRead
@@ -92,3 +93,15 @@ def test_gate_config_can_switch_serial_match_off(tmp_path) -> None:
     assert parse_config(document, "test").access_config().plate_serial_match_below == 0.0
     document.pop("decision")
     assert parse_config(document, "test").access_config().plate_serial_match_below == 0.5
+
+
+def test_passage_decides_while_the_car_waits_when_only_the_province_is_weak(tmp_path) -> None:
+    entry = AllowlistEntry(kind="plate", value="琼W2WXG8", person_id="p-car", credential_ref="v-1")
+    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry])
+    passage = PlatePassage(PlateSettings(vote={"min_reads": 2}), gate)
+    weak_province = (0.2, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99)  # overall 0.79: below the gate's 0.8
+    for number, province in enumerate(["京", "皖", "京"]):
+        passage.add([read_of(f"{province}W2WXG8", weak_province)], ts=number * 0.25, latency_ms=40.0)
+    # the car is still in front of the camera (the passage has not ended) and the barrier is already up
+    assert _opened(relay) == 1
+    assert [d["reason"] for d in _decisions(outbox)] == ["serial-match"]
