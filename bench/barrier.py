@@ -14,6 +14,10 @@ from protocol.commands import AllowlistEntry, CredentialKind
 NOON = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)  # a weekday noon: every default schedule is open
 
 
+# the serial match as configs/edge/vehicle-gate.yaml turns it on (off by default)
+SERIAL_MATCH = DecisionPolicy(plate_serial_match_below=0.5)
+
+
 def barrier_policy(plate: str, policy: DecisionPolicy) -> AccessPolicy:
     """The access policy of a barrier where this plate alone is registered."""
     config = AccessConfig(

@@ -20,7 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from barrier import admitted, barrier_policy  # noqa: E402
+from barrier import SERIAL_MATCH, admitted, barrier_policy  # noqa: E402
 
 from edge.config import DecisionPolicy  # noqa: E402
 from edge.vision.plate_rules import PlateType, classify_plate_text  # noqa: E402
@@ -86,7 +86,7 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
     # a wrong read the gate would act on: validated and at least as confident as the gate's default threshold
     decision = DecisionPolicy()
     gate_confidence = decision.plate_min_confidence
-    admitted_by: dict[str, int] = defaultdict(int)
+    admitted_by: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     images = exact = exact_actionable = false_reads = false_validated = false_actionable = colour_ok = colour_n = 0
     per_colour: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     per_type: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -101,7 +101,8 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         images += 1
         exact += hit
         exact_actionable += any(r.text == label and r.validated and r.confidence >= gate_confidence for r in reads)
-        admitted_by[admitted(barrier_policy(label, decision), reads, decision) or "refused"] += 1
+        for setting, policy in (("exact", decision), ("serial_match", SERIAL_MATCH)):
+            admitted_by[setting][admitted(barrier_policy(label, policy), reads, decision) or "refused"] += 1
         colour = row.get("plate_color") or "unlabelled"
         per_colour[colour][0] += 1
         per_colour[colour][1] += hit
@@ -151,9 +152,12 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         "exact": exact,
         "exact_rate": round(exact / max(1, images), 4),
         "exact_gate_would_act_on": exact_actionable,
-        # the barrier's decision on each photo alone, with only its labelled plate registered (real access policy)
-        "registered_car_admitted": sum(n for reason, n in admitted_by.items() if reason != "refused"),
-        "registered_car_admitted_by": dict(admitted_by),
+        # the barrier's decision on each photo alone, with only its labelled plate registered (real access policy),
+        # exact plates only (the default) and with the serial match
+        "registered_car_admitted": {
+            setting: sum(n for reason, n in counts.items() if reason != "refused")
+            for setting, counts in admitted_by.items()
+        },
         "false_reads": false_reads + len(no_plate_reads),
         "false_reads_plates": false_reads,
         "false_reads_plates_validated": false_validated,

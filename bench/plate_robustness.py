@@ -26,7 +26,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from barrier import admitted, barrier_policy  # noqa: E402
+from barrier import SERIAL_MATCH, admitted, barrier_policy  # noqa: E402
 
 from devices.scene import render_plate  # noqa: E402
 from edge.config import DecisionPolicy  # noqa: E402
@@ -116,11 +116,16 @@ def main() -> None:
     decision = DecisionPolicy()
     gate_confidence = decision.plate_min_confidence
     frames = exact = exact_actionable = wrong_validated = wrong_actionable = 0
-    admitted_by: dict[str, int] = defaultdict(int)
+    admitted_by: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    twin_admitted: dict[str, int] = defaultdict(int)
     failures = []
     for text, colour in plates:
         image = render_plate(text, colour)
-        access = barrier_policy(text, decision)
+        twin = ("京" if text[0] != "京" else "沪") + text[1:]  # same serial, another province
+        barriers = {
+            "exact": (barrier_policy(text, decision), barrier_policy(twin, decision)),
+            "serial_match": (barrier_policy(text, SERIAL_MATCH), barrier_policy(twin, SERIAL_MATCH)),
+        }
         for width, angle, blur, light, perspective in itertools.product(*grid.values()):
             frame = street_scene(rng)
             centre = (int(rng.integers(480, 820)), int(rng.integers(420, 560)))
@@ -136,7 +141,10 @@ def main() -> None:
             frames += 1
             exact += hit
             exact_actionable += any(r.text == text and r.validated and r.confidence >= gate_confidence for r in reads)
-            admitted_by[admitted(access, reads, decision) or "refused"] += 1
+            for setting, (own, other) in barriers.items():
+                admitted_by[setting][admitted(own, reads, decision) or "refused"] += 1
+                # the same frame when only the twin is registered: this car must stay out
+                twin_admitted[setting] += admitted(other, reads, decision) is not None
             wrong = [r for r in reads if r.validated and r.text != text]
             wrong_validated += len(wrong)
             wrong_actionable += sum(r.confidence >= gate_confidence for r in wrong)
@@ -160,9 +168,15 @@ def main() -> None:
         "wrong_validated_reads": wrong_validated,
         "wrong_reads_gate_would_act_on": wrong_actionable,
         "gate_min_confidence": gate_confidence,
-        # the barrier's decision on each frame alone, with only the true plate registered (real access policy)
-        "registered_car_admitted": sum(n for reason, n in admitted_by.items() if reason != "refused"),
-        "registered_car_admitted_by": dict(admitted_by),
+        # the barrier's decision on each frame alone (real access policy), exact plates only (the default) and
+        # with the serial match: with the true plate registered, and with only its twin (same serial, another
+        # province) registered, where the car must stay out
+        "registered_car_admitted": {
+            setting: sum(n for reason, n in counts.items() if reason != "refused")
+            for setting, counts in admitted_by.items()
+        },
+        "registered_car_admitted_by": {setting: dict(counts) for setting, counts in admitted_by.items()},
+        "unregistered_twin_admitted": dict(twin_admitted),
         "rate_by": {name: table(counts) for name, counts in rates.items()},
         "p50_cpu_ms": round(float(np.percentile(cpu_ms, 50)), 2),
         "p95_cpu_ms": round(float(np.percentile(cpu_ms, 95)), 2),

@@ -152,11 +152,13 @@ class DecisionPolicy(Strict):
     plate_min_confidence: float = Field(default=0.8, ge=0, le=1, description="Least voted confidence to decide")
     plate_requires_validated: bool = Field(default=True, description="Decide only on plates matching a pattern")
     plate_serial_match_below: float = Field(
-        default=0.5,
+        default=0.0,
         ge=0,
         le=1,
         description="Province-character confidence below which an unknown plate is matched on the rest of its text, "
-        "when exactly one allowlisted plate has it (0: exact plates only)",
+        "when exactly one allowlisted plate has it (0, the default: exact plates only). It admits registered cars "
+        "whose province was misread, and an unregistered car whose serial a registered car of another province "
+        "shares (see bench/plate_robustness.py)",
     )
     unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
     watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")

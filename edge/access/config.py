@@ -170,11 +170,11 @@ class AccessConfig(_Strict):
     face_min_score: float = Field(default=0.6, ge=0, le=1, description="Smallest face match score that grants")
     plate_min_score: float = Field(default=0.8, ge=0, le=1, description="Smallest plate read confidence that grants")
     plate_serial_match_below: float = Field(
-        default=0.5,
+        default=0.0,
         ge=0,
         le=1,
         description="A plate not allowlisted as read, whose province character is less sure than this, is matched "
-        "on the rest of its text when exactly one allowlisted plate has that serial (0: never)",
+        "on the rest of its text when exactly one allowlisted plate has that serial (0, the default: never)",
     )
     schedules: dict[str, Schedule] = Field(default_factory=default_schedules, description="Schedules by group")
     doors: list[DoorConfig] = Field(min_length=1, description="Doors and barriers this device drives")

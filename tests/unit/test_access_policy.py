@@ -208,8 +208,16 @@ def test_plate_decisions(policy):
     assert policy.decide_plate("沪A12345", "north-in", MONDAY_9, 0.95).reason == "method-not-allowed"
 
 
-def test_plate_with_an_unsure_province_matches_on_its_serial(policy):
+def _serial_policy(tmp_path, entries=None) -> AccessPolicy:
+    """A policy with the serial match on (plate_serial_match_below 0.5)."""
+    config = _config(plate_serial_match_below=0.5)
+    allowlist = Allowlist(_entries() if entries is None else entries)
+    return AccessPolicy(config, allowlist, used_passes=UsedPassStore(tmp_path / "u.db"))
+
+
+def test_plate_with_an_unsure_province_matches_on_its_serial(tmp_path):
     """The province character, the one cameras misread most, may be discounted when it is unsure."""
+    policy = _serial_policy(tmp_path)
     # 沪A12345 is registered (v-1); the camera read 皖 with little confidence, the rest surely
     matched = policy.decide_plate("皖A12345", "south-car", MONDAY_9, 0.83, province_confidence=0.3, serial_score=0.97)
     assert matched.granted and matched.reason == "serial-match" and matched.credential_ref == "v-1"
@@ -219,7 +227,8 @@ def test_plate_with_an_unsure_province_matches_on_its_serial(policy):
     assert weak.reason == "serial-match"
 
 
-def test_a_sure_or_absent_province_never_matches_on_the_serial(policy):
+def test_a_sure_or_absent_province_never_matches_on_the_serial(tmp_path):
+    policy = _serial_policy(tmp_path)
     # a surely read province names another vehicle with the same serial
     sure = policy.decide_plate("皖A12345", "south-car", MONDAY_9, 0.97, province_confidence=0.9, serial_score=0.97)
     assert sure.reason == "unknown-plate"
@@ -235,16 +244,14 @@ def test_serial_match_is_refused_when_two_vehicles_share_the_serial(tmp_path):
         AllowlistEntry(kind=CredentialKind.PLATE, value="沪A12345", credential_ref="v-1", person_id="p-1"),
         AllowlistEntry(kind=CredentialKind.PLATE, value="苏A12345", credential_ref="v-9", person_id="p-9"),
     ]
-    policy = AccessPolicy(_config(), Allowlist(entries), used_passes=UsedPassStore(tmp_path / "u.db"))
+    policy = _serial_policy(tmp_path, entries)
     outcome = policy.decide_plate("皖A12345", "south-car", MONDAY_9, 0.83, province_confidence=0.3, serial_score=0.97)
     assert (outcome.result, outcome.reason) == (Result.DENIED, "ambiguous-plate")
     # the exact plate of either still opens
     assert policy.decide_plate("苏A12345", "south-car", MONDAY_9, 0.95, 0.3, 0.97).credential_ref == "v-9"
 
 
-def test_serial_match_can_be_switched_off(tmp_path):
-    config = _config(plate_serial_match_below=0.0)
-    policy = AccessPolicy(config, Allowlist(_entries()), used_passes=UsedPassStore(tmp_path / "u.db"))
+def test_serial_match_is_off_by_default(policy):
     outcome = policy.decide_plate("皖A12345", "south-car", MONDAY_9, 0.83, province_confidence=0.01, serial_score=0.99)
     assert outcome.reason == "unknown-plate"
 

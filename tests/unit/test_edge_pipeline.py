@@ -29,7 +29,9 @@ pytestmark = pytest.mark.data
 VIDEO = "head-pose-face-female-and-male.mp4"  # 56 frames at 12.5 fps; frontal faces in the first 15 frames
 
 
-def _gate(tmp_path, door: str, gate: str, role: str, entries=()) -> tuple[GateController, SimulatedRelay, Outbox]:
+def _gate(
+    tmp_path, door: str, gate: str, role: str, entries=(), decision: dict | None = None
+) -> tuple[GateController, SimulatedRelay, Outbox]:
     """A gate of the agent as python -m edge builds it: config -> AccessPolicy -> AccessPoint -> GateController."""
     config = parse_config(
         {
@@ -40,6 +42,7 @@ def _gate(tmp_path, door: str, gate: str, role: str, entries=()) -> tuple[GateCo
             "gates": [{"id": gate, "door": door}],
             "cameras": [{"id": "cam-1", "source": "unused", "role": role, "gate": gate}],
             "faces" if role == "face" else "plates": {},
+            "decision": decision or {},
         },
         "test",
     )

@@ -15,6 +15,8 @@ from edge.vision.plates import PlateRead
 from protocol.commands import AllowlistEntry, CredentialKind
 from tests.unit.test_edge_pipeline import _gate, _opened
 
+SERIAL_MATCH = {"plate_serial_match_below": 0.5}  # the gate config's decision section, serial match on
+
 
 def read_of(text: str, probs: tuple[float, ...]) -> PlateRead:
     """A validated read with the given per-character probabilities (confidence: their geometric mean)."""
@@ -61,7 +63,7 @@ def _decisions(outbox) -> list[dict]:
 
 def test_gate_opens_for_a_registered_car_whose_province_was_misread(tmp_path) -> None:
     entry = AllowlistEntry(kind="plate", value="琼W2WXG8", person_id="p-car", credential_ref="v-1")
-    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry])
+    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry], SERIAL_MATCH)
     # 琼 read as 京 at 0.3; overall confidence 0.84 would fail an exact lookup
     outcome = gate.plate(read_of("京W2WXG8", (0.3, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99)), frames=4)
     assert outcome.granted and outcome.reason == "serial-match" and _opened(relay) == 1
@@ -71,7 +73,7 @@ def test_gate_opens_for_a_registered_car_whose_province_was_misread(tmp_path) ->
 
 def test_gate_refuses_a_surely_read_other_province_and_a_weak_serial(tmp_path) -> None:
     entry = AllowlistEntry(kind="plate", value="琼W2WXG8", person_id="p-car", credential_ref="v-1")
-    gate, relay, _ = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry])
+    gate, relay, _ = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry], SERIAL_MATCH)
     other_car = gate.plate(read_of("京W2WXG8", (0.95, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99)), frames=4)
     assert other_car.reason == "unknown-plate"
     blurred = gate.plate(read_of("京W2WXG8", (0.3, 0.99, 0.6, 0.5, 0.99, 0.99, 0.7)), frames=4)
@@ -79,7 +81,7 @@ def test_gate_refuses_a_surely_read_other_province_and_a_weak_serial(tmp_path) -
     assert _opened(relay) == 0
 
 
-def test_gate_config_can_switch_serial_match_off(tmp_path) -> None:
+def test_serial_match_is_off_unless_the_gate_config_turns_it_on(tmp_path) -> None:
     document = {
         "site": "demo",
         "device": "gate-1",
@@ -88,16 +90,16 @@ def test_gate_config_can_switch_serial_match_off(tmp_path) -> None:
         "gates": [{"id": "car-in", "door": "barrier-1"}],
         "cameras": [{"id": "cam-1", "source": "unused", "role": "plate", "gate": "car-in"}],
         "plates": {},
-        "decision": {"plate_serial_match_below": 0.0},
+        "decision": {"plate_serial_match_below": 0.5},
     }
-    assert parse_config(document, "test").access_config().plate_serial_match_below == 0.0
-    document.pop("decision")
     assert parse_config(document, "test").access_config().plate_serial_match_below == 0.5
+    document.pop("decision")
+    assert parse_config(document, "test").access_config().plate_serial_match_below == 0.0  # off unless chosen
 
 
 def test_passage_decides_while_the_car_waits_when_only_the_province_is_weak(tmp_path) -> None:
     entry = AllowlistEntry(kind="plate", value="琼W2WXG8", person_id="p-car", credential_ref="v-1")
-    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry])
+    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry], SERIAL_MATCH)
     passage = PlatePassage(PlateSettings(vote={"min_reads": 2}), gate)
     weak_province = (0.2, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99)  # overall 0.79: below the gate's 0.8
     for number, province in enumerate(["京", "皖", "京"]):
