@@ -23,7 +23,7 @@ from edge.device_settings import (
 )
 from edge.vision.face_config import FacePipelineConfig
 from edge.vision.plate_voting import PlateVoteConfig
-from edge.vision.plates import PlateRecogniserConfig
+from edge.vision.plates import PlateRead, PlateRecogniserConfig
 from protocol.broker import BrokerSettings
 from protocol.commands import COMMAND_MAX_BYTES
 from protocol.events import Direction, Method
@@ -160,6 +160,16 @@ class DecisionPolicy(Strict):
         "whose province was misread, and an unregistered car whose serial a registered car of another province "
         "shares (see bench/plate_robustness.py)",
     )
+
+    def plate_decidable(self, read: PlateRead) -> bool:
+        """Whether a voted plate is sure enough to decide on: as a whole or, with the serial match on, in
+        everything but an unsure province character."""
+        if read.confidence >= self.plate_min_confidence:
+            return True
+        province = read.province_confidence
+        unsure_province = province is not None and province < self.plate_serial_match_below
+        return unsure_province and read.serial_confidence >= self.plate_min_confidence
+
     unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
     watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
 

@@ -109,15 +109,14 @@ class GateController:
     def plate(self, read: VisionPlateRead, frames: int, latency_ms: float | None = None) -> Outcome:
         """A voted plate of a vehicle at this gate; weak reads are refused rather than guessed.
 
-        A read whose only weak character is the province still goes to the access policy, which may match
-        it on its serial (see AccessPolicy.decide_plate).
+        With the serial match on, a read whose only weak character is the province still goes to the access
+        policy, which may match it on its serial (see AccessPolicy.decide_plate).
         """
         policy = self.policy
         score = round(min(1.0, max(0.0, read.confidence)), 4)
         serial_score = round(min(1.0, max(0.0, read.serial_confidence)), 4)
         recognised = latency_ms or 0.0
-        readable = max(read.confidence, read.serial_confidence) >= policy.plate_min_confidence
-        if not readable or (policy.plate_requires_validated and not read.validated):
+        if not policy.plate_decidable(read) or (policy.plate_requires_validated and not read.validated):
             return self.point.refuse(Method.PLATE, "plate-unreadable", recognised, score=score)
         return self.point.plate(
             read.text,

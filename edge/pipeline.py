@@ -49,8 +49,7 @@ class PlatePassage:
         self._last_read = ts
         voted = self.voter.result(self._current)
         policy = self.gate.policy
-        # a vote whose only weak character is the province is strong enough for the gate's serial match
-        strong = voted is not None and max(voted.confidence, voted.serial_confidence) >= policy.plate_min_confidence
+        strong = voted is not None and policy.plate_decidable(voted)
         if strong and not self._decided and (voted.validated or not policy.plate_requires_validated):
             self.gate.plate(voted, self._frames, latency_ms)
             self._decided = True

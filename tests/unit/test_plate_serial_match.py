@@ -107,3 +107,16 @@ def test_passage_decides_while_the_car_waits_when_only_the_province_is_weak(tmp_
     # the car is still in front of the camera (the passage has not ended) and the barrier is already up
     assert _opened(relay) == 1
     assert [d["reason"] for d in _decisions(outbox)] == ["serial-match"]
+
+
+def test_without_serial_match_a_weak_province_waits_for_a_better_read(tmp_path) -> None:
+    entry = AllowlistEntry(kind="plate", value="琼W2WXG8", person_id="p-car", credential_ref="v-1")
+    gate, relay, outbox = _gate(tmp_path, "barrier-1", "car-in", "plate", [entry])  # exact plates only
+    passage = PlatePassage(PlateSettings(vote={"min_reads": 2}), gate)
+    weak_province = (0.2, 0.99, 0.99, 0.99, 0.99, 0.99, 0.99)
+    for number in range(2):
+        passage.add([read_of("京W2WXG8", weak_province)], ts=number * 0.25, latency_ms=40.0)
+    assert _decisions(outbox) == [], "no decision on a read this unsure: the car is still being read"
+    for number in range(2, 6):
+        passage.add([read_of("琼W2WXG8", (0.97,) * 7)], ts=number * 0.25, latency_ms=40.0)
+    assert [d["reason"] for d in _decisions(outbox)] == ["allowlisted"] and _opened(relay) == 1
