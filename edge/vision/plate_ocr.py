@@ -21,6 +21,13 @@ _SEPARATOR_CHARS = "·•・.-－_ ー一'\"`,:;："
 _READ_CHARS = PLATE_CHARSET + "IO"
 
 
+def geometric_mean(probs: tuple[float, ...]) -> float:
+    """Geometric mean of character probabilities, the confidence of a read (0 for no characters)."""
+    if not probs:
+        return 0.0
+    return float(math.exp(sum(math.log(max(p, 1e-9)) for p in probs) / len(probs)))
+
+
 @dataclass(frozen=True)
 class DecodedText:
     """One decoding of a crop: text, per-character probabilities and the path log-probability."""
@@ -33,9 +40,7 @@ class DecodedText:
     @property
     def confidence(self) -> float:
         """Geometric mean of the character probabilities (0 for no characters)."""
-        if not self.char_probs:
-            return 0.0
-        return float(math.exp(sum(math.log(max(p, 1e-9)) for p in self.char_probs) / len(self.char_probs)))
+        return geometric_mean(self.char_probs)
 
 
 class PlateTextReader:

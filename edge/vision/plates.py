@@ -23,7 +23,7 @@ from edge.vision.plate_locate import (
     warp_plate,
 )
 from edge.vision.plate_models import RecognitionModel
-from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader
+from edge.vision.plate_ocr import REC_HEIGHT, DecodedText, PlateOcrError, PlateTextReader, geometric_mean
 from edge.vision.plate_rules import (
     PROVINCES,
     PlateType,
@@ -130,10 +130,9 @@ class PlateRead(BaseModel):
     @property
     def serial_confidence(self) -> float:
         """Geometric mean of the probabilities of the characters after the province (all of them if none)."""
-        probs = self.char_confidences[1:] if self.province_confidence is not None else self.char_confidences
-        if not probs:
-            return 0.0
-        return float(np.exp(np.mean(np.log(np.clip(probs, 1e-9, None)))))
+        return geometric_mean(
+            self.char_confidences[1:] if self.province_confidence is not None else self.char_confidences
+        )
 
 
 class PlateRecogniser:
@@ -168,19 +167,12 @@ class PlateRecogniser:
             detect_started = time.perf_counter()
             detected = self._detector.candidates(frame_bgr)
             self._detect_ms = 0.8 * self._detect_ms + 0.2 * (time.perf_counter() - detect_started) * 1000
-            self._read_fresh(frame_bgr, detected, reads, started)
+            self._read_candidates(frame_bgr, detected, reads, started)
             retry = self.config.detect.retry_long_side
             if retry and not any(r.validated for r in reads) and self._within_budget(started, 4 * self._detect_ms):
-                self._read_fresh(frame_bgr, self._detector.candidates(frame_bgr, retry), reads, started)
+                self._read_candidates(frame_bgr, self._detector.candidates(frame_bgr, retry), reads, started)
         reads.sort(key=lambda r: (r.validated, r.confidence), reverse=True)
         return reads
-
-    def _read_fresh(
-        self, frame: np.ndarray, candidates: list[PlateCandidate], reads: list[PlateRead], started: float
-    ) -> None:
-        """Read the candidates that do not cover a plate already validated."""
-        fresh = [c for c in candidates if not any(box_iou(c.bbox, r.bbox) > 0.3 and r.validated for r in reads)]
-        self._read_candidates(frame, fresh, reads, started)
 
     def _within_budget(self, started: float, next_cost_ms: float) -> bool:
         """Whether the frame's time budget leaves room for a step of this expected cost."""
@@ -330,9 +322,7 @@ class PlateRecogniser:
         if free_type is not PlateType.UNKNOWN and not self.config.preferred_provinces and not free_penalty:
             # The unconstrained best path already is a valid plate of the plate's colour: the grammar cannot
             # do better.
-            if double_row and free_type is PlateType.ORDINARY:
-                free_type = PlateType.DOUBLE_ROW
-            return DecodedText(free_text, free.char_probs, free.log_prob, free_type), True
+            return DecodedText(free_text, free.char_probs, free.log_prob, _row_kind(free_type, double_row)), True
         free_has_chinese = any(char == "?" or "\u4e00" <= char <= "\u9fff" for char in free.text)
         if free_type is PlateType.UNKNOWN:
             # The grammar's read is accepted only within a log-probability gap of the free one: when even an
@@ -353,15 +343,14 @@ class PlateRecogniser:
                 and best.plate_type not in penalties
                 and best.log_prob > free.log_prob - free_penalty
             ):
-                kind = PlateType.DOUBLE_ROW if double_row and best.plate_type is PlateType.ORDINARY else best.plate_type
-                return DecodedText(best.text, best.char_probs, best.log_prob, kind), True
+                return DecodedText(
+                    best.text, best.char_probs, best.log_prob, _row_kind(best.plate_type, double_row)
+                ), True
             # A site prior may only swap the province of a read that is already valid.
             best = templates[0] if templates and templates[0].text[1:] == free_text[1:] else None
             if best is None or (double_row and best.plate_type is not PlateType.ORDINARY):
-                kind = PlateType.DOUBLE_ROW if double_row and free_type is PlateType.ORDINARY else free_type
-                return DecodedText(free_text, free.char_probs, free.log_prob, kind), True
-            kind = PlateType.DOUBLE_ROW if double_row else best.plate_type
-            return DecodedText(best.text, best.char_probs, best.log_prob, kind), True
+                return DecodedText(free_text, free.char_probs, free.log_prob, _row_kind(free_type, double_row)), True
+            return DecodedText(best.text, best.char_probs, best.log_prob, _row_kind(best.plate_type, double_row)), True
         if templates and free_has_chinese:
             accept = free.log_prob - templates[0].log_prob <= self.config.max_grammar_gap
         elif templates:
@@ -377,10 +366,13 @@ class PlateRecogniser:
             accept = False
         if accept:
             best = templates[0]
-            if double_row and best.plate_type is PlateType.ORDINARY:
-                best = DecodedText(best.text, best.char_probs, best.log_prob, PlateType.DOUBLE_ROW)
-            return best, True
+            return DecodedText(best.text, best.char_probs, best.log_prob, _row_kind(best.plate_type, double_row)), True
         return free, False
+
+
+def _row_kind(kind: PlateType, double_row: bool) -> PlateType:
+    """The type of a read: an ordinary text read as two rows is a double-row plate (GA 36)."""
+    return PlateType.DOUBLE_ROW if double_row and kind is PlateType.ORDINARY else kind
 
 
 def _rank(read: PlateRead) -> tuple[bool, float]:
