@@ -31,9 +31,10 @@ def barrier_policy(plate: str, policy: DecisionPolicy) -> AccessPolicy:
 
 
 def admitted(access: AccessPolicy, reads: list[PlateRead], decision: DecisionPolicy) -> str | None:
-    """Why the barrier opens for one of a frame's validated reads (each vehicle is decided alone; None: shut)."""
+    """Why the barrier opens for one of a frame's validated reads, each decided alone as the gate decides a
+    voted plate (None: it stays shut)."""
     for read in reads:
-        if not read.validated or max(read.confidence, read.serial_confidence) < decision.plate_min_confidence:
+        if not read.validated or not decision.plate_decidable(read):
             continue
         outcome = access.decide_plate(
             read.text, "barrier", NOON, read.confidence, read.province_confidence, read.serial_confidence

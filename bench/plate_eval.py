@@ -102,7 +102,7 @@ def evaluate(data: Path, recogniser: PlateRecogniser) -> dict:
         exact += hit
         exact_actionable += any(r.text == label and r.validated and r.confidence >= gate_confidence for r in reads)
         for setting, policy in (("exact", decision), ("serial_match", SERIAL_MATCH)):
-            admitted_by[setting][admitted(barrier_policy(label, policy), reads, decision) or "refused"] += 1
+            admitted_by[setting][admitted(barrier_policy(label, policy), reads, policy) or "refused"] += 1
         colour = row.get("plate_color") or "unlabelled"
         per_colour[colour][0] += 1
         per_colour[colour][1] += hit

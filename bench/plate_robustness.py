@@ -123,8 +123,8 @@ def main() -> None:
         image = render_plate(text, colour)
         twin = ("京" if text[0] != "京" else "沪") + text[1:]  # same serial, another province
         barriers = {
-            "exact": (barrier_policy(text, decision), barrier_policy(twin, decision)),
-            "serial_match": (barrier_policy(text, SERIAL_MATCH), barrier_policy(twin, SERIAL_MATCH)),
+            name: (policy, barrier_policy(text, policy), barrier_policy(twin, policy))
+            for name, policy in (("exact", decision), ("serial_match", SERIAL_MATCH))
         }
         for width, angle, blur, light, perspective in itertools.product(*grid.values()):
             frame = street_scene(rng)
@@ -141,10 +141,10 @@ def main() -> None:
             frames += 1
             exact += hit
             exact_actionable += any(r.text == text and r.validated and r.confidence >= gate_confidence for r in reads)
-            for setting, (own, other) in barriers.items():
-                admitted_by[setting][admitted(own, reads, decision) or "refused"] += 1
+            for setting, (policy, own, other) in barriers.items():
+                admitted_by[setting][admitted(own, reads, policy) or "refused"] += 1
                 # the same frame when only the twin is registered: this car must stay out
-                twin_admitted[setting] += admitted(other, reads, decision) is not None
+                twin_admitted[setting] += admitted(other, reads, policy) is not None
             wrong = [r for r in reads if r.validated and r.text != text]
             wrong_validated += len(wrong)
             wrong_actionable += sum(r.confidence >= gate_confidence for r in wrong)

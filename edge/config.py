@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge.access.config import AccessConfig, DoorKind, FailMode, PinPolicy, Schedule, default_schedules
 from edge.access.errors import PassKeyError
+from edge.access.policy import serial_match_applies
 from edge.access.qr_pass import load_public_key
 from edge.device_settings import (
     CardReaderSettings,
@@ -161,17 +162,17 @@ class DecisionPolicy(Strict):
         "shares (see bench/plate_robustness.py)",
     )
 
+    unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
+    watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
+
     def plate_decidable(self, read: PlateRead) -> bool:
         """Whether a voted plate is sure enough to decide on: as a whole or, with the serial match on, in
         everything but an unsure province character."""
         if read.confidence >= self.plate_min_confidence:
             return True
-        province = read.province_confidence
-        unsure_province = province is not None and province < self.plate_serial_match_below
-        return unsure_province and read.serial_confidence >= self.plate_min_confidence
-
-    unknown_person_alarm: bool = Field(default=True, description="Raise an alarm for an unknown face at a gate")
-    watchlist_alarm: bool = Field(default=True, description="Raise an alarm when a watchlisted credential appears")
+        return serial_match_applies(
+            read.province_confidence, read.serial_confidence, self.plate_min_confidence, self.plate_serial_match_below
+        )
 
 
 class PassSettings(Strict):

@@ -66,8 +66,9 @@ class _Index:
                 else:
                     value = normalise(entry.kind, entry.value)
                     index.by_value[(entry.kind.value, value)] = entry
-                    if entry.kind is CredentialKind.PLATE and plate_serial(value):
-                        index.by_plate_serial.setdefault(plate_serial(value), []).append(entry)
+                    serial = plate_serial(value) if entry.kind is CredentialKind.PLATE else ""
+                    if serial:
+                        index.by_plate_serial.setdefault(serial, []).append(entry)
             except CredentialFormatError as err:
                 log.warning("allowlist entry %s skipped: %s", entry.credential_ref, err)
                 continue

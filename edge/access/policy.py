@@ -25,6 +25,14 @@ log = logging.getLogger(__name__)
 _DUMMY_PIN = PinHash.parse(hash_pin("dummy", "000000", log2_n=10))
 
 
+def serial_match_applies(
+    province_confidence: float | None, serial_score: float | None, min_score: float, below: float
+) -> bool:
+    """Whether a plate may be matched on its serial: its province is less sure than below, the rest sure."""
+    unsure_province = province_confidence is not None and province_confidence < below
+    return unsure_province and serial_score is not None and serial_score >= min_score
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A decision: result, stable reason code, who and what it concerned, and alarms to raise."""
@@ -189,8 +197,10 @@ class AccessPolicy:
         entry = self.allowlist.lookup(CredentialKind.PLATE, plate)
         if entry is not None and sure:
             return self._check_entry(door, Method.PLATE, entry, now, score=score)
-        unsure_province = province_confidence is not None and province_confidence < self.config.plate_serial_match_below
-        if unsure_province and serial_score is not None and serial_score >= self.config.plate_min_score:
+        config = self.config
+        if serial_match_applies(
+            province_confidence, serial_score, config.plate_min_score, config.plate_serial_match_below
+        ):
             matches = self.allowlist.plates_with_serial(plate)
             if len(matches) == 1:
                 return self._check_entry(
