@@ -89,13 +89,7 @@ def open_session(model: RecognitionModel | DetectionModel, threads: int = 1) -> 
 
 def load_detector(model: DetectionModel, threads: int = 1) -> Callable[[np.ndarray], np.ndarray]:
     """Open a text-line detection model: a function from a normalised NCHW batch to text probability maps."""
-    session = open_session(model, threads)
-    input_name = session.get_inputs()[0].name
-
-    def run(batch: np.ndarray) -> np.ndarray:
-        return session.run(None, {input_name: batch})[0]
-
-    return run
+    return _runner(open_session(model, threads))
 
 
 def load_recogniser(model: RecognitionModel, threads: int = 1) -> LoadedRecogniser:
@@ -109,9 +103,14 @@ def load_recogniser(model: RecognitionModel, threads: int = 1) -> LoadedRecognis
     classes = session.get_outputs()[0].shape[-1]
     if isinstance(classes, int) and classes != len(characters):
         raise PlateOcrError(f"recognition model {model.value}: {classes} classes but {len(characters)} characters")
+    return LoadedRecogniser(run=_runner(session), characters=characters)
+
+
+def _runner(session: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """A function from an input batch to the session's first output."""
     input_name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(None, {input_name: batch})[0]
 
-    return LoadedRecogniser(run=run, characters=characters)
+    return run
